@@ -1,0 +1,105 @@
+"""Losses: the chapter's figures, label/one-hot forms, stability, and shape errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import xpnet
+from xpnet.testing import assert_close
+
+
+def test_mean_squared_error_chapter_example(backend):
+    b = backend
+    loss = xpnet.mean_squared_error(b.asarray(np.array([1, 2, 3])), b.asarray(np.array([3, 4, 7])))
+    assert_close(loss, np.float64(12.0), xp=b.xp, device=b.device, dtype=b.xp.float64)
+    assert float(b.to_numpy(loss)) == 12.0
+
+
+def test_mean_squared_error_is_batch_mean_of_per_sample_sums(backend):
+    y = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    t = np.array([[3.0, 4.0, 7.0], [0.0, 0.0, 2.0]])
+    loss = xpnet.mean_squared_error(backend.asarray(y), backend.asarray(t))
+    assert float(backend.to_numpy(loss)) == pytest.approx((12.0 + 2.0) / 2, rel=1e-15)
+
+
+def test_cross_entropy_error_chapter_example(backend):
+    b = backend
+    y, t = b.asarray(np.array([0, 2, 3, 8, 9])), b.asarray(np.array([3, 4, 7, 8, 9]))
+    loss = xpnet.cross_entropy_error(y, t)
+    assert_close(loss, np.float64(1.4808580471604245), xp=b.xp, device=b.device)
+    assert float(b.to_numpy(loss)) == pytest.approx(1.4808580471604245, rel=1e-14)
+
+
+def test_cross_entropy_error_book_digits(backend):
+    """The chapter's one-hot example: correct class 2 at 0.6, then at 0.1."""
+    t = backend.asarray(np.array([0, 0, 1, 0, 0, 0, 0, 0, 0, 0], dtype=np.float64))
+    y1 = np.array([0.1, 0.05, 0.6, 0.0, 0.05, 0.1, 0.0, 0.1, 0.0, 0.0])
+    y2 = np.array([0.1, 0.05, 0.1, 0.0, 0.05, 0.1, 0.0, 0.6, 0.0, 0.0])
+    assert float(
+        backend.to_numpy(xpnet.cross_entropy_error(backend.asarray(y1), t))
+    ) == pytest.approx(0.510825457099338, rel=1e-12)  # noqa: E501
+    assert float(
+        backend.to_numpy(xpnet.cross_entropy_error(backend.asarray(y2), t))
+    ) == pytest.approx(2.302584092994546, rel=1e-12)  # noqa: E501
+    labels = backend.asarray(np.array(2))
+    assert float(
+        backend.to_numpy(xpnet.cross_entropy_error(backend.asarray(y1), labels))
+    ) == pytest.approx(0.510825457099338, rel=1e-12)  # noqa: E501
+
+
+def test_losses_batch_with_labels_equal_one_hot(backend):
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(6, 4))
+    labels = rng.integers(0, 4, size=6)
+    one_hot = np.eye(4)[labels]
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    ref_cee = -np.sum(one_hot * np.log(p + 1e-7)) / 6
+    ref_sce = -np.sum(one_hot * np.log(p)) / 6
+    b = backend
+    for t in (b.asarray(labels), b.asarray(one_hot)):
+        assert_close(xpnet.cross_entropy_error(b.asarray(p), t), ref_cee, xp=b.xp, device=b.device)
+        assert_close(
+            xpnet.softmax_cross_entropy(b.asarray(logits), t), ref_sce, xp=b.xp, device=b.device
+        )  # noqa: E501
+
+
+def test_softmax_cross_entropy_is_stable(backend32):
+    b = backend32
+    logits = b.asarray(np.array([[1000.0, 0.0, -1000.0], [0.0, 0.0, 0.0]]))
+    loss = xpnet.softmax_cross_entropy(logits, b.asarray(np.array([0, 2])))
+    value = float(b.to_numpy(loss))
+    assert np.isfinite(value)
+    assert value == pytest.approx(np.log(3) / 2, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "fn", ["mean_squared_error", "cross_entropy_error", "softmax_cross_entropy"]
+)
+def test_shape_mismatch_names_both_shapes(backend, fn):
+    y = backend.asarray(np.ones((4, 3)))
+    t = backend.asarray(np.ones((4, 5)))
+    with pytest.raises(ValueError, match=r"\(4, 3\).*\(4, 5\)"):
+        getattr(xpnet, fn)(y, t)
+
+
+def test_float_labels_are_rejected(backend):
+    y = backend.asarray(np.full((2, 3), 1 / 3))
+    with pytest.raises(
+        ValueError, match=r"labels t of shape \(2,\) for y of shape \(2, 3\) must be integers"
+    ):  # noqa: E501
+        xpnet.cross_entropy_error(y, backend.asarray(np.array([0.0, 1.0])))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 6), st.integers(2, 6), st.integers(0, 2**31 - 1))
+def test_cee_with_one_hot_equals_cee_with_labels(n, c, seed):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(n, c))
+    y = xpnet.softmax(logits)
+    labels = rng.integers(0, c, size=n)
+    a = xpnet.cross_entropy_error(y, labels)
+    b = xpnet.cross_entropy_error(y, np.eye(c)[labels])
+    np.testing.assert_allclose(a, b, rtol=1e-14)

@@ -1,0 +1,209 @@
+"""Numerical differentiation: the chapter's figures on every backend, both gradient ways."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import xpnet
+from xpnet import PrecisionWarning
+from xpnet.testing import assert_close, tolerance
+
+
+def function_1(x):
+    return 0.01 * x**2 + 0.1 * x
+
+
+def function_2(x):
+    return x[0] ** 2 + x[1] ** 2
+
+
+def function_2_batched(xp):
+    return lambda stack: xp.sum(stack**2, axis=-1)
+
+
+def test_numerical_diff_chapter_figures():
+    assert xpnet.numerical_diff(function_1, 5) == 0.1999999999990898
+    assert xpnet.numerical_diff(function_1, 10) == 0.2999999999986347
+    # The forward difference is the chapter's first, less accurate definition.
+    assert abs(xpnet.numerical_diff(function_1, 5, method="forward") - 0.2) > 1e-7
+
+
+def test_numerical_diff_elementwise_over_linspace(backend):
+    xp = backend.xp
+    x = xp.linspace(-1, 1, 100, dtype=xp.float64, device=backend.device)
+    d = xpnet.numerical_diff(function_1, x)
+    ref = np.linspace(-1, 1, 100)
+    ref = (function_1(ref + 1e-4) - function_1(ref - 1e-4)) / 2e-4
+    assert_close(d, ref, xp=xp, device=backend.device, dtype=xp.float64)
+    host = backend.to_numpy(d)
+    assert host[0] == pytest.approx(0.07999999999994123, rel=1e-12)
+    assert host[-1] == pytest.approx(0.11999999999998123, rel=1e-12)
+
+
+def test_partial_derivatives_chapter_figures(backend):
+    x = backend.asarray(np.array([3.0, 4.0]))
+    d0 = xpnet.partial_derivative(function_2, x, 0)
+    d1 = xpnet.partial_derivative(function_2, x, 1)
+    assert float(backend.to_numpy(d0)) == pytest.approx(6.00000000000378, rel=1e-14)
+    assert float(backend.to_numpy(d1)) == pytest.approx(7.999999999999119, rel=1e-14)
+    assert_close(d0, np.float64(6.0), xp=backend.xp, device=backend.device, rtol=1e-10)
+    with pytest.raises(ValueError, match="0 <= i < 2"):
+        xpnet.partial_derivative(function_2, x, 2)
+
+
+POINTS = [((3.0, 4.0), (6.0, 8.0)), ((0.0, 2.0), (0.0, 4.0)), ((3.0, 0.0), (6.0, 0.0))]
+
+
+@pytest.mark.parametrize(("point", "grad"), POINTS)
+@pytest.mark.parametrize("batched", [False, True], ids=["in_place", "batched"])
+def test_numerical_gradient_chapter_figures(backend, point, grad, batched):
+    b = backend
+    if b.name == "jax" and not batched:
+        pytest.skip("in-place way is refused on JAX (tested separately)")
+    x = b.asarray(np.array(point))
+    f = function_2_batched(b.xp) if batched else function_2
+    g = xpnet.numerical_gradient(f, x, batched=batched)
+    assert_close(
+        g, np.array(grad), xp=b.xp, device=b.device, dtype=b.xp.float64, rtol=1e-9, atol=1e-9
+    )  # noqa: E501
+    np.testing.assert_array_equal(b.to_numpy(x), np.array(point))  # restored / untouched
+
+
+def test_batched_and_in_place_agree_bit_for_bit(backend):
+    if backend.name == "jax":
+        pytest.skip("in-place way is refused on JAX")
+    rng = np.random.default_rng(1)
+    w = backend.asarray(rng.normal(size=(3, 4)))
+    xp = backend.xp
+    g1 = xpnet.numerical_gradient(lambda _: xp.sum(w**3), w)
+    g2 = xpnet.numerical_gradient(
+        lambda s: xp.sum(s**3, axis=(1, 2)), w, batched=True, max_bytes=300
+    )
+    np.testing.assert_array_equal(backend.to_numpy(g1), backend.to_numpy(g2))
+    # Central differences of x³ carry a truncation error of exactly h² = 1e-8.
+    assert_close(g2, 3 * backend.to_numpy(w) ** 2, xp=xp, device=backend.device, atol=2e-8)
+
+
+def test_closure_style_reads_the_perturbed_array(backend):
+    """The chapter's ``f = lambda w: net.loss(x, t)``: f ignores its argument."""
+    if backend.name == "jax":
+        pytest.skip("in-place way is refused on JAX")
+    xp = backend.xp
+    W = backend.asarray(
+        np.array([[0.47355232, 0.9977393, 0.84668094], [0.85557411, 0.03563661, 0.69422093]])
+    )
+    x = backend.asarray(np.array([[0.6, 0.9]]))
+    t = backend.asarray(np.array([2]))
+    before = backend.to_numpy(W).copy()
+    dW = xpnet.numerical_gradient(lambda _: xpnet.softmax_cross_entropy(x @ W, t), W)
+    # The analytic gradient x^T (softmax(xW) - onehot).
+    p = xpnet.softmax(x @ W)
+    onehot = backend.to_numpy(
+        xp.astype(t[:, None] == xp.arange(3, device=backend.device), xp.float64)
+    )  # noqa: E501
+    ref = backend.to_numpy(x).T @ (backend.to_numpy(p) - onehot)
+    assert_close(dW, ref, rtol=1e-8, atol=1e-10, xp=xp, device=backend.device)
+    np.testing.assert_array_equal(backend.to_numpy(W), before)
+
+
+def test_perturbed_array_is_restored_when_f_raises(backend):
+    if backend.name == "jax":
+        pytest.skip("in-place way is refused on JAX")
+    W = backend.asarray(np.array([1.0, 2.0, 3.0]))
+    calls = []
+
+    def f(w):
+        calls.append(1)
+        if len(calls) == 4:
+            raise RuntimeError("boom")
+        return backend.xp.sum(w)
+
+    with pytest.raises(RuntimeError, match="boom"):
+        xpnet.numerical_gradient(f, W)
+    np.testing.assert_array_equal(backend.to_numpy(W), [1.0, 2.0, 3.0])
+
+
+def test_integer_input_is_not_truncated(backend):
+    """The chapter's ``np.array([3, 4])`` gives (25000, 35000) there; here (6, 8)."""
+    if backend.name == "jax":
+        pytest.skip("in-place way is refused on JAX")
+    x = backend.asarray(np.array([3, 4]))
+    g = xpnet.numerical_gradient(function_2, x)
+    assert backend.xp.isdtype(g.dtype, "real floating")
+    np.testing.assert_allclose(backend.to_numpy(g), [6.0, 8.0], rtol=1e-9)
+    np.testing.assert_array_equal(backend.to_numpy(x), [3, 4])
+
+
+def test_jax_in_place_way_points_to_batched():
+    jnp = pytest.importorskip("jax.numpy")
+    with pytest.raises(TypeError, match="batched=True"):
+        xpnet.numerical_gradient(function_2, jnp.asarray([3.0, 4.0]))
+
+
+def test_float32_warns_and_uses_a_larger_step(backend32):
+    b = backend32
+    x = b.asarray(np.array([3.0, 4.0]))
+    f = function_2_batched(b.xp)
+    with pytest.warns(PrecisionWarning, match="use float64 to check gradients"):
+        g = xpnet.numerical_gradient(f, x, batched=True)
+    assert g.dtype == b.xp.float32
+    np.testing.assert_allclose(b.to_numpy(g), [6.0, 8.0], rtol=1e-4)
+    assert xpnet.default_step("float32") == 5e-3 and xpnet.default_step("float64") == 1e-4
+
+
+def test_batched_memory_bound_sets_the_chunk():
+    seen = []
+
+    def f(stack):
+        seen.append(stack.shape[0])
+        return np.sum(stack**2, axis=(1, 2))
+
+    x = np.ones((10, 10))
+    g = xpnet.numerical_gradient(f, x, batched=True, max_bytes=2 * 100 * 8 * 7)
+    assert seen == [14] * 14 + [4]  # chunks of k=7 perturbations, + and - copies
+    np.testing.assert_allclose(g, 2 * x, rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("lr", "steps", "expected", "rtol"),
+    [
+        (0.1, 20, (-0.03458765, 0.04611686), 1e-6),
+        (0.1, 100, (-6.11110793e-10, 8.14814391e-10), 1e-5),
+    ],
+)
+def test_gradient_descent_chapter_figures(backend, lr, steps, expected, rtol):
+    b = backend
+    init = b.asarray(np.array([-3.0, 4.0]))
+    x, history = xpnet.gradient_descent(function_2, init, lr=lr, step_num=steps)
+    assert_close(x, np.array(expected), rtol=rtol, atol=0, xp=b.xp, device=b.device)
+    assert tuple(history.shape) == (steps, 2)
+    np.testing.assert_array_equal(b.to_numpy(history)[0], [-3.0, 4.0])
+    np.testing.assert_array_equal(b.to_numpy(init), [-3.0, 4.0])
+
+
+def test_gradient_descent_extreme_learning_rates(backend):
+    init = backend.asarray(np.array([-3.0, 4.0]))
+    big, _ = xpnet.gradient_descent(function_2, init, lr=10.0, step_num=100)
+    # Diverged without crashing: |x| grows 19x a step until x ± h rounds to x (~1e13),
+    # where the central difference becomes 0 and the walk stops.
+    assert np.all(np.abs(backend.to_numpy(big)) > 1e10)
+    assert np.all(np.isfinite(backend.to_numpy(big)))
+    tiny, _ = xpnet.gradient_descent(function_2, init, lr=1e-10, step_num=100)
+    np.testing.assert_allclose(backend.to_numpy(tiny), [-3.0, 4.0], rtol=1e-7)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 5), st.integers(0, 2**31 - 1))
+def test_gradient_of_random_quadratics(n, seed):
+    """f(x) = ½xᵀAx + bᵀx has gradient Ax + b; central differences are exact up to rounding."""
+    rng = np.random.default_rng(seed)
+    m = rng.normal(size=(n, n))
+    a = m + m.T
+    bvec = rng.normal(size=n)
+    x = rng.normal(size=n)
+    g = xpnet.numerical_gradient(lambda v: 0.5 * v @ a @ v + bvec @ v, x.copy())
+    rtol, _ = tolerance("float64")
+    np.testing.assert_allclose(g, a @ x + bvec, rtol=rtol * 1e3, atol=1e-7)

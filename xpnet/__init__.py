@@ -1,0 +1,51 @@
+"""xpnet: the chapter "training a neural network", written once against the array API.
+
+The same code runs on NumPy, CuPy, PyTorch, JAX and array-api-strict; pick one with
+``XPNET_BACKEND`` (and ``XPNET_DEVICE``) or :func:`get_backend`.
+"""
+
+from .backends import BACKENDS, Backend, BackendError, get_backend, to_numpy
+from .functions import (
+    identity_function,
+    relu,
+    relu_grad,
+    sigmoid,
+    sigmoid_grad,
+    softmax,
+    step_function,
+)
+from .losses import cross_entropy_error, mean_squared_error, softmax_cross_entropy
+from .numerical import (
+    PrecisionWarning,
+    default_step,
+    gradient_descent,
+    numerical_diff,
+    numerical_gradient,
+    partial_derivative,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "BackendError",
+    "PrecisionWarning",
+    "cross_entropy_error",
+    "default_step",
+    "get_backend",
+    "gradient_descent",
+    "identity_function",
+    "mean_squared_error",
+    "numerical_diff",
+    "numerical_gradient",
+    "partial_derivative",
+    "relu",
+    "relu_grad",
+    "sigmoid",
+    "sigmoid_grad",
+    "softmax",
+    "softmax_cross_entropy",
+    "step_function",
+    "to_numpy",
+]

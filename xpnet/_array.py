@@ -1,0 +1,48 @@
+"""Array-API helpers shared by the math modules (no backend names here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from array_api_compat import array_namespace, device
+
+
+def namespace(*arrays: Any, xp: Any = None) -> Any:
+    """The array namespace of ``arrays`` unless ``xp`` is given."""
+    return array_namespace(*arrays) if xp is None else xp
+
+
+def is_floating(x: Any, xp: Any) -> bool:
+    return xp.isdtype(x.dtype, "real floating")
+
+
+def as_float(x: Any, xp: Any) -> Any:
+    """Return ``x`` if it is real floating, else a floating copy.
+
+    Integers become float64 where the device has it (the chapter's NumPy arithmetic),
+    else the namespace's default float dtype.
+    """
+    if is_floating(x, xp):
+        return x
+    return xp.astype(x, float_dtype_for(x, xp))
+
+
+def float_dtype_for(x: Any, xp: Any) -> Any:
+    """float64 if ``x``'s device supports it, else the default real floating dtype."""
+    dev = device(x)
+    info = getattr(xp, "__array_namespace_info__", None)
+    if info is None:
+        return xp.float64
+    inf = info()
+    try:
+        if "float64" in inf.dtypes(device=dev, kind="real floating"):
+            return xp.float64
+        return inf.default_dtypes(device=dev)["real floating"]
+    except (TypeError, ValueError, NotImplementedError):
+        return xp.float64
+
+
+def one_hot(labels: Any, num_classes: int, dtype: Any, xp: Any) -> Any:
+    """One-hot rows built by comparison; integer-array assignment is not in the standard."""
+    classes = xp.arange(num_classes, device=device(labels), dtype=labels.dtype)
+    return xp.astype(labels[..., None] == classes, dtype)

@@ -1,0 +1,124 @@
+"""Loss functions of the chapter and the stable loss the networks train on.
+
+All losses return a 0-d array on the device of their inputs: reading it back to the host
+(``float(loss)``) is the caller's choice, so a training loop never has to wait for a GPU.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._array import as_float, namespace, one_hot
+
+__all__ = ["cross_entropy_error", "mean_squared_error", "softmax_cross_entropy"]
+
+#: Added inside the log by :func:`cross_entropy_error`, as in the chapter, so log(0) is finite.
+CEE_DELTA = 1e-7
+
+
+def mean_squared_error(y: Any, t: Any, /, *, xp: Any = None) -> Any:
+    """The chapter's squared error, ``0.5 * sum((y - t)**2)`` per sample, batch-averaged.
+
+    Note the chapter's convention: the factor is 1/2 (it makes the gradient ``y - t``) and
+    the sum runs over a sample's outputs. This is *not* the statistics textbook's mean
+    ``mean((y - t)**2)``; for one sample it is ``n/2`` times that.
+
+    Parameters
+    ----------
+    y, t : array, shape (C,) for one sample or (N, C) for a batch
+        Outputs and targets; integer inputs are computed in floating point.
+
+    Returns
+    -------
+    array, shape ()
+        For ``y = [1, 2, 3]``, ``t = [3, 4, 7]``: ``12.0``.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ.
+    """
+    xp = namespace(y, t, xp=xp)
+    _same_shape("mean_squared_error", y, t)
+    d = as_float(y, xp) - as_float(t, xp)
+    total = 0.5 * xp.sum(d * d)
+    return total if y.ndim <= 1 else total / y.shape[0]
+
+
+def cross_entropy_error(y: Any, t: Any, /, *, xp: Any = None) -> Any:
+    """The chapter's cross-entropy, ``-sum(t * log(y + 1e-7))``, batch-averaged.
+
+    Parameters
+    ----------
+    y : array, shape (C,) or (N, C)
+        Probabilities (for example a softmax output).
+    t : array
+        Either targets of ``y``'s shape (one-hot rows, or any weights, as in the
+        chapter's example) or integer class labels of shape () / (N,).
+
+    Returns
+    -------
+    array, shape ()
+        Mean over the batch (a 1-D ``y`` is one sample). For ``y = [0, 2, 3, 8, 9]``,
+        ``t = [3, 4, 7, 8, 9]``: ``1.4808580471604245`` (float64).
+
+    Raises
+    ------
+    ValueError
+        If ``t`` is neither ``y``'s shape nor integer labels for its rows.
+    """
+    xp = namespace(y, t, xp=xp)
+    y = as_float(y, xp)
+    t = _targets("cross_entropy_error", y, t, xp)
+    total = -xp.sum(t * xp.log(y + CEE_DELTA))
+    return total if y.ndim <= 1 else total / y.shape[0]
+
+
+def softmax_cross_entropy(logits: Any, t: Any, /, *, xp: Any = None) -> Any:
+    """Cross-entropy of ``softmax(logits)`` computed stably with log-sum-exp.
+
+    Equal to ``cross_entropy_error(softmax(logits), t)`` without the 1e-7 inside the log,
+    so its exact gradient is ``(softmax(logits) - t) / N``, which backprop uses.
+
+    Parameters
+    ----------
+    logits : array, shape (C,) or (N, C), real floating dtype
+    t : array, one-hot of ``logits``' shape or integer labels of shape () / (N,)
+
+    Returns
+    -------
+    array, shape (), mean over the batch
+    """
+    xp = namespace(logits, t, xp=xp)
+    logits = as_float(logits, xp)
+    t = _targets("softmax_cross_entropy", logits, t, xp)
+    shifted = logits - xp.max(logits, axis=-1, keepdims=True)
+    log_p = shifted - xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))
+    total = -xp.sum(t * log_p)
+    return total if logits.ndim <= 1 else total / logits.shape[0]
+
+
+def _same_shape(fn: str, y: Any, t: Any) -> None:
+    if tuple(y.shape) != tuple(t.shape):
+        raise ValueError(
+            f"{fn}: y has shape {tuple(y.shape)} but t has shape {tuple(t.shape)}; they must match"
+        )
+
+
+def _targets(fn: str, y: Any, t: Any, xp: Any) -> Any:
+    """``t`` as floating targets of ``y``'s shape (labels become one-hot rows)."""
+    if y.ndim not in (1, 2):
+        raise ValueError(f"{fn}: y must have shape (C,) or (N, C), got {tuple(y.shape)}")
+    if tuple(t.shape) == tuple(y.shape):
+        return xp.astype(t, y.dtype) if t.dtype != y.dtype else t
+    if tuple(t.shape) == tuple(y.shape[:-1]):
+        if not xp.isdtype(t.dtype, "integral"):
+            raise ValueError(
+                f"{fn}: labels t of shape {tuple(t.shape)} for y of shape {tuple(y.shape)} "
+                f"must be integers, got dtype {t.dtype}"
+            )
+        return one_hot(t, y.shape[-1], y.dtype, xp)
+    raise ValueError(
+        f"{fn}: y has shape {tuple(y.shape)} but t has shape {tuple(t.shape)}; t must be "
+        f"one-hot of shape {tuple(y.shape)} or integer labels of shape {tuple(y.shape[:-1])}"
+    )
