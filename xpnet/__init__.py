@@ -5,6 +5,8 @@ The same code runs on NumPy, CuPy, PyTorch, JAX and array-api-strict; pick one w
 """
 
 from .backends import BACKENDS, Backend, BackendError, get_backend, to_numpy
+from .checkpoint import CheckpointError, load_weights, save_weights
+from .data import DataError, SampleFallbackWarning, load_mnist
 from .functions import (
     identity_function,
     relu,
@@ -15,6 +17,7 @@ from .functions import (
     step_function,
 )
 from .losses import cross_entropy_error, mean_squared_error, softmax_cross_entropy
+from .nets import SimpleNet, TwoLayerNet
 from .numerical import (
     PrecisionWarning,
     default_step,
@@ -23,6 +26,7 @@ from .numerical import (
     numerical_gradient,
     partial_derivative,
 )
+from .training import TrainHistory, TrainingDivergedError, train
 
 __version__ = "0.1.0"
 
@@ -30,22 +34,33 @@ __all__ = [
     "BACKENDS",
     "Backend",
     "BackendError",
+    "CheckpointError",
+    "DataError",
+    "SampleFallbackWarning",
+    "SimpleNet",
+    "TrainHistory",
+    "TrainingDivergedError",
+    "TwoLayerNet",
     "PrecisionWarning",
     "cross_entropy_error",
     "default_step",
     "get_backend",
     "gradient_descent",
     "identity_function",
+    "load_mnist",
+    "load_weights",
     "mean_squared_error",
     "numerical_diff",
     "numerical_gradient",
     "partial_derivative",
     "relu",
     "relu_grad",
+    "save_weights",
     "sigmoid",
     "sigmoid_grad",
     "softmax",
     "softmax_cross_entropy",
     "step_function",
+    "train",
     "to_numpy",
 ]

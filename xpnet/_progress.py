@@ -48,3 +48,13 @@ def progress(iterable: Iterable[Any] | None = None, *, disable: bool = False, **
         else:
             return tqdm(iterable, **kwargs)
     return _NullBar(iterable)
+
+
+def write(message: str) -> None:
+    """Print a line without breaking an active progress bar."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        print(message, flush=True)
+    else:
+        tqdm.write(message)

@@ -13,7 +13,7 @@ stays cheap on machines that have CuPy or PyTorch installed but no GPU.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
@@ -110,6 +110,16 @@ class Backend:
         if self.name == "numpy":
             return host
         return self.xp.asarray(host, device=self.device)
+
+    def with_dtype(self, dtype: str) -> Backend:
+        """The same library and device with another default float dtype (checked)."""
+        dtype = dtype.strip().lower()
+        if dtype not in _FLOAT_DTYPES:
+            raise BackendError(
+                f"unknown dtype {dtype!r}; choose one of: {', '.join(_FLOAT_DTYPES)}"
+            )
+        _check_dtype(self.name, self.xp, self.device, dtype)
+        return replace(self, float_dtype=getattr(self.xp, dtype))
 
     def resolve_dtype(self, dtype: Any) -> Any:
         """Return this namespace's dtype object for a name such as ``"float64"``."""
@@ -408,11 +418,14 @@ def dtype_name(dtype: Any) -> str:
     """A dtype of any library (or an array) as a plain name such as ``"float32"``."""
     if not isinstance(dtype, type | np.dtype | str) and hasattr(dtype, "shape"):  # an array
         dtype = dtype.dtype
-    text = str(dtype)
-    for name in ("float16", "float32", "float64", "bfloat16"):
-        if name in text:
-            return name
-    return text.rsplit(".", 1)[-1]
+    if isinstance(dtype, str):
+        return dtype
+    try:
+        return np.dtype(dtype).name  # NumPy, CuPy and JAX dtypes
+    except TypeError:
+        pass
+    # torch.float32, array_api_strict.float32, ...
+    return str(dtype).rsplit(".", 1)[-1].strip("'>")
 
 
 def _device_label(name: str, device: Any) -> str:

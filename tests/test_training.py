@@ -1,0 +1,111 @@
+"""The training loop: same results on every backend, no per-step host sync, divergence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet import TrainingDivergedError, TwoLayerNet, train
+from xpnet import training as training_module
+from xpnet.testing import tolerance
+
+
+def _blobs(n, seed=0, d=64, classes=10):
+    """Learnable synthetic digits: class centres plus noise, as uint8 pixels."""
+    rng = np.random.default_rng(seed)
+    centres = rng.integers(0, 256, size=(classes, d))
+    labels = rng.integers(0, classes, size=n)
+    noise = rng.integers(-60, 60, size=(n, d))
+    return np.clip(centres[labels] + noise, 0, 255).astype(np.uint8), labels.astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def data():
+    x, t = _blobs(700)
+    return x[:500], t[:500], x[500:], t[500:]
+
+
+@pytest.fixture(scope="module")
+def numpy_reference(data):
+    net = TwoLayerNet(64, 16, 10, backend=xpnet.get_backend("numpy", dtype="float64"), seed=0)
+    return train(net, *data, iters=150, batch_size=50, lr=1.0, seed=7)
+
+
+def test_same_results_on_every_backend(backend, data, numpy_reference):
+    net = TwoLayerNet(64, 16, 10, backend=backend, seed=0)
+    h = train(net, *data, iters=150, batch_size=50, lr=1.0, seed=7)
+    ref = numpy_reference
+    assert h.eval_steps == ref.eval_steps == list(range(0, 150, 10))
+    rtol, atol = tolerance("float64", training=True)
+    np.testing.assert_allclose(h.loss, ref.loss, rtol=rtol, atol=atol)
+    # Accuracies may differ by a tie in argmax; allow one sample of 500 / 200.
+    np.testing.assert_allclose(h.train_acc, ref.train_acc, atol=1 / 500 + 1e-12)
+    np.testing.assert_allclose(h.test_acc, ref.test_acc, atol=1 / 200 + 1e-12)
+    assert ref.test_acc[-1] > 0.9 and ref.loss[-1] < 0.3 * ref.loss[0]
+
+
+def test_seed_fixes_the_batches(data):
+    runs = []
+    for seed in (1, 1, 2):
+        net = TwoLayerNet(64, 16, 10, backend="numpy", seed=0)
+        runs.append(train(net, *data, iters=30, batch_size=20, lr=0.1, seed=seed).loss)
+    assert runs[0] == runs[1] and runs[0] != runs[2]
+
+
+def test_losses_are_read_back_once_per_evaluation(data, monkeypatch):
+    reads = []
+    real = training_module._host
+    monkeypatch.setattr(training_module, "_host", lambda x: reads.append(1) or real(x))
+    net = TwoLayerNet(64, 16, 10, backend="numpy", seed=0)
+    h = train(net, *data, iters=100, batch_size=50, lr=0.1, eval_interval=25)
+    assert len(h.loss) == 100 and h.eval_steps == [0, 25, 50, 75]
+    # per evaluation: losses, train accuracy, test accuracy; plus the last losses
+    assert len(reads) == 4 * 3 + 1
+
+
+def test_divergence_names_the_first_bad_step(data, tmp_path):
+    keep = tmp_path / "metrics.json"
+    keep.write_text("{}")
+    net = TwoLayerNet(64, 16, 10, backend=xpnet.get_backend("numpy", dtype="float32"), seed=0)
+    seen = []
+    with np.errstate(all="ignore"), pytest.raises(TrainingDivergedError) as info:
+        train(net, *data[:2], iters=50, batch_size=50, lr=1e37, eval_interval=20,
+              on_epoch=lambda h: seen.append(list(h.loss)))  # fmt: skip
+    message = str(info.value)
+    step = int(message.split("at step ")[1].split(";")[0])
+    assert message.startswith(("loss became nan", "loss became inf"))
+    assert "try a smaller --lr" in message
+    assert seen and all(np.isfinite(seen[-1])) and len(seen[-1]) <= step < 50
+    assert keep.read_text() == "{}"
+
+
+def test_numerical_gradient_training_matches_backprop(data):
+    b = xpnet.get_backend("numpy", dtype="float64")
+    x, t = data[0][:100], data[1][:100]
+    h1 = train(TwoLayerNet(64, 8, 10, backend=b, seed=0), x, t, iters=5, batch_size=10, seed=3)
+    h2 = train(TwoLayerNet(64, 8, 10, backend=b, seed=0), x, t, iters=5, batch_size=10,
+               seed=3, gradient="numerical")  # fmt: skip
+    np.testing.assert_allclose(h2.loss, h1.loss, rtol=1e-8)
+
+
+def test_numerical_gradient_in_float32_warns_once(data):
+    net = TwoLayerNet(64, 8, 10, backend=xpnet.get_backend("numpy", dtype="float32"), seed=0)
+    with pytest.warns(xpnet.PrecisionWarning) as record:
+        train(net, data[0][:50], data[1][:50], iters=3, batch_size=10, gradient="numerical")
+    assert len(record) == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"iters": 0}, "iters must be a positive integer"),
+        ({"batch_size": -1}, "batch_size must be a positive integer"),
+        ({"lr": float("nan")}, "lr must be a positive finite number"),
+        ({"gradient": "autograd"}, "gradient must be 'backprop' or 'numerical'"),
+    ],
+)
+def test_bad_arguments(data, kwargs, message):
+    net = TwoLayerNet(64, 8, 10, backend="numpy", seed=0)
+    with pytest.raises(ValueError, match=message):
+        train(net, data[0], data[1], **kwargs)
