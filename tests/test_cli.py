@@ -133,3 +133,29 @@ def test_weights_round_trip(backend, tmp_path):
     for k in net.params:
         np.testing.assert_array_equal(backend.to_numpy(again.params[k]),
                                       backend.to_numpy(net.params[k]))  # fmt: skip
+
+
+def test_train_plot_draws_the_recorded_accuracies(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from xpnet import plots
+
+    drawn = {}
+    real = plots.plot_training_curves
+
+    def spy(history, **kwargs):
+        fig = real(history, **kwargs)
+        drawn["fig"], drawn["history"] = fig, history
+        return fig
+
+    monkeypatch.setattr(plots, "plot_training_curves", spy)
+    png, metrics = tmp_path / "curves.png", tmp_path / "m.json"
+    argv = ["--dataset", "mnist-sample", "--iters", "80", "--quiet", "--plot", str(png),
+            "--metrics-out", str(metrics)]  # fmt: skip
+    assert train_main(argv) == 0
+    assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    m = json.loads(metrics.read_text())
+    acc_ax = drawn["fig"].axes[0]
+    assert acc_ax.get_xlabel() == "epochs" and acc_ax.get_ylabel() == "accuracy"
+    train_line, test_line = acc_ax.get_lines()[:2]
+    np.testing.assert_allclose(train_line.get_ydata(), m["train_acc"])
+    np.testing.assert_allclose(test_line.get_ydata(), m["test_acc"])

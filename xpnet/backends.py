@@ -161,13 +161,14 @@ def to_numpy(x: Any) -> np.ndarray:
     numpy.ndarray
         Same shape and dtype, on the host.
     """
-    if isinstance(x, np.ndarray | np.generic):
+    if isinstance(x, np.ndarray | np.generic | int | float | bool | list | tuple):
         return np.asarray(x)
     if array_api_compat.is_cupy_array(x):
         return x.get()
     if array_api_compat.is_torch_array(x):
         return x.detach().cpu().numpy()
-    if array_api_compat.is_array_api_strict_namespace(_namespace_or_none(x)):
+    ns = _namespace_or_none(x)
+    if ns is not None and array_api_compat.is_array_api_strict_namespace(ns):
         import array_api_strict
 
         # Only the CPU device hands out its buffer; the simulated devices refuse.
