@@ -16,6 +16,7 @@ from .functions import (
     softmax,
     step_function,
 )
+from .gradcheck import GradcheckError, GradcheckReport, gradcheck
 from .losses import cross_entropy_error, mean_squared_error, softmax_cross_entropy
 from .nets import SimpleNet, TwoLayerNet
 from .numerical import (
@@ -36,6 +37,8 @@ __all__ = [
     "BackendError",
     "CheckpointError",
     "DataError",
+    "GradcheckError",
+    "GradcheckReport",
     "SampleFallbackWarning",
     "SimpleNet",
     "TrainHistory",
@@ -45,6 +48,7 @@ __all__ = [
     "cross_entropy_error",
     "default_step",
     "get_backend",
+    "gradcheck",
     "gradient_descent",
     "identity_function",
     "load_mnist",
