@@ -16,7 +16,15 @@ from array_api_compat import device as device_of
 
 from ._array import one_hot
 from .backends import Backend, dtype_name, get_backend
-from .functions import relu, relu_grad, sigmoid, sigmoid_grad, softmax
+from .functions import (
+    relu,
+    relu_grad,
+    relu_grad_from_output,
+    sigmoid,
+    sigmoid_grad,
+    sigmoid_grad_from_output,
+    softmax,
+)
 from .losses import cross_entropy_error, softmax_cross_entropy
 from .numerical import DEFAULT_MAX_BYTES, PrecisionWarning, default_step, numerical_gradient
 
@@ -24,7 +32,12 @@ __all__ = ["PARAM_NAMES", "SimpleNet", "TwoLayerNet"]
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
-_ACTIVATIONS = {"sigmoid": (sigmoid, sigmoid_grad), "relu": (relu, relu_grad)}
+# activation, its derivative from the pre-activation, and from its own output (backprop
+# has the output from the forward pass, so it need not evaluate the activation again)
+_ACTIVATIONS = {
+    "sigmoid": (sigmoid, sigmoid_grad, sigmoid_grad_from_output),
+    "relu": (relu, relu_grad, relu_grad_from_output),
+}
 
 
 def _resolve_backend(backend: Backend | str | None, dtype: str | None) -> Backend:
@@ -143,7 +156,7 @@ class TwoLayerNet(_OnDevice):
         self.backend = _resolve_backend(backend, dtype)
         self.dtype = self.backend.float_dtype
         self.activation = activation
-        self._act, self._act_grad = _ACTIVATIONS[activation]
+        self._act, self._act_grad, self._act_grad_out = _ACTIVATIONS[activation]
         rng = np.random.default_rng(seed)
         host = {
             "W1": weight_init_std * rng.standard_normal((input_size, hidden_size)),
@@ -152,6 +165,7 @@ class TwoLayerNet(_OnDevice):
             "b2": np.zeros(output_size),
         }
         self.params = {k: self.backend.asarray(v, dtype=self.dtype) for k, v in host.items()}
+        self._mutable: bool | None = None  # in-place updates allowed (decided on first use)
 
     @property
     def sizes(self) -> tuple[int, int, int]:
@@ -161,9 +175,12 @@ class TwoLayerNet(_OnDevice):
 
     # --- forward -----------------------------------------------------------------------
 
-    def _logits(self, x: Any) -> Any:
+    def _logits(self, x: Any, scale: float | None = None) -> Any:
         p = self.params
-        return self._act(x @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]
+        a1 = x @ p["W1"]
+        if scale is not None:  # (x * scale) @ W1, scaling the small (N, H) result
+            a1 = a1 * scale
+        return self._act(a1 + p["b1"]) @ p["W2"] + p["b2"]
 
     def predict(self, x: Any) -> Any:
         """Class probabilities, shape (N, output_size) (or (output_size,) for one sample)."""
@@ -173,10 +190,14 @@ class TwoLayerNet(_OnDevice):
         """Mean cross-entropy of the batch (stable log-sum-exp form), a 0-d array."""
         return softmax_cross_entropy(self._logits(self._input(x)), self._targets(t))
 
-    def correct_count(self, x: Any, t: Any) -> Any:
-        """Number of correctly classified rows, as a 0-d device array (no host sync)."""
+    def correct_count(self, x: Any, t: Any, *, scale: float | None = None) -> Any:
+        """Number of correctly classified rows, as a 0-d device array (no host sync).
+
+        ``scale`` multiplies the inputs (1/255 for raw pixels), as in
+        :meth:`loss_and_gradient`.
+        """
         xp = self.backend.xp
-        pred = xp.argmax(self._logits(self._input(x)), axis=-1)
+        pred = xp.argmax(self._logits(self._input(x), scale), axis=-1)
         t = self._targets(t)
         labels = xp.argmax(t, axis=-1) if t.ndim == pred.ndim + 1 else t
         return xp.sum(xp.astype(pred == xp.astype(labels, pred.dtype), xp.int64))
@@ -209,38 +230,76 @@ class TwoLayerNet(_OnDevice):
         """
         return self.loss_and_gradient(x, t)[1]
 
-    def loss_and_gradient(self, x: Any, t: Any) -> tuple[Any, dict[str, Any]]:
+    def loss_and_gradient(
+        self, x: Any, t: Any, *, scale: float | None = None
+    ) -> tuple[Any, dict[str, Any]]:
         """:meth:`loss` and :meth:`gradient` from one forward pass.
+
+        Parameters
+        ----------
+        x : array, shape (N, input_size) or (input_size,)
+        t : array, one-hot (N, output_size) or integer labels (N,)
+        scale : float, optional
+            Multiply the inputs by this (1/255 turns raw pixels into [0, 1]). Applied to
+            the (N, hidden) product and the (input, hidden) gradient instead of the much
+            larger input, which is what lets images stay ``uint8`` until this call.
 
         Returns
         -------
         loss : 0-d array on the device
-        grads : dict of arrays
+        grads : dict of arrays, the parameters' shapes
         """
-        xp = self.backend.xp
         x = self._input(x)
         t = self._targets(t)
+        if x.ndim == 1:  # one sample: a batch of one for the matmuls
+            x = x[None, :]
+            t = t[None, ...]
+        return self._backprop(x, t, scale, 1.0 / x.shape[0])
+
+    def _backprop(self, x: Any, t: Any, scale: float | None, factor: float) -> tuple[Any, Any]:
+        """Loss and ``factor * N`` times the gradients for device arrays x (N, D), t.
+
+        ``factor = 1/N`` gives the gradients; the training loop passes ``lr/N`` so the
+        SGD update is one subtraction per parameter.
+        """
+        xp = self.backend.xp
         p = self.params
-        a1 = x @ p["W1"] + p["b1"]
-        z1 = self._act(a1)
+        a1 = x @ p["W1"]
+        if scale is not None:
+            a1 = a1 * scale
+        z1 = self._act(a1 + p["b1"])
         a2 = z1 @ p["W2"] + p["b2"]
-        batch = a2.shape[0] if a2.ndim == 2 else 1
+        batch = a2.shape[0]
         if t.ndim != a2.ndim:
             t = one_hot(t, a2.shape[-1], a2.dtype, xp)
         # log-softmax once: the loss and y = softmax(a2) share it.
         shifted = a2 - xp.max(a2, axis=-1, keepdims=True)
         e = xp.exp(shifted)
         s = xp.sum(e, axis=-1, keepdims=True)
-        y = e / s
-        loss = xp.sum(xp.log(s)) / batch - xp.sum(t * shifted) / batch
-        dy = (y - t) / batch
-        if a2.ndim == 1:  # one sample: promote to a batch of one for the matmuls
-            x, z1, a1, dy = x[None, :], z1[None, :], a1[None, :], dy[None, :]
-        grads = {"W2": xp.matmul(z1.T, dy), "b2": xp.sum(dy, axis=0)}
-        da1 = self._act_grad(a1) * (dy @ p["W2"].T)
-        grads["W1"] = xp.matmul(x.T, da1)
-        grads["b1"] = xp.sum(da1, axis=0)
-        return loss, {k: grads[k] for k in PARAM_NAMES}
+        loss = (xp.sum(xp.log(s)) - xp.sum(t * shifted)) / batch
+        dy = (e / s - t) * factor
+        da1 = (dy @ p["W2"].T) * self._act_grad_out(z1)
+        g_b1 = xp.sum(da1, axis=0)
+        if scale is not None:  # scale the (N, H) factor, not the (D, H) product
+            da1 = da1 * scale
+        grads = {"W1": x.T @ da1, "b1": g_b1, "W2": z1.T @ dy, "b2": xp.sum(dy, axis=0)}
+        return loss, grads
+
+    def sgd_step(self, x: Any, t: Any, lr: float, *, scale: float | None = None) -> Any:
+        """One SGD step on device arrays x (N, D) and t; returns the loss before it.
+
+        The same update as ``params[k] -= lr * gradient(x, t)[k]``, with ``lr`` folded into
+        the backward pass and the update done in place where the library allows it.
+        """
+        loss, steps = self._backprop(x, t, scale, lr / x.shape[0])
+        if self._mutable is None:
+            self._mutable = not is_jax_array(self.params["W1"])
+        for k, g in steps.items():
+            if self._mutable:
+                self.params[k] -= g
+            else:
+                self.params[k] = self.params[k] - g
+        return loss
 
     def numerical_gradient(
         self,

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ._array import one_hot
 from .backends import dtype_name
 from .nets import TwoLayerNet, sgd_update
 from .numerical import PrecisionWarning
@@ -123,6 +124,8 @@ def train(
 
     x_dev = _to_device(b, x_train)
     t_dev = _to_device(b, t_train)
+    # One-hot training targets once, so no step has to build them.
+    t_hot = t_dev if t_dev.ndim == 2 else one_hot(t_dev, net.sizes[2], net.dtype, xp)
     test = None if x_test is None else (_to_device(b, x_test), _to_device(b, t_test))
     scale = 1.0 / 255.0 if _is_uint8(x_train) else None
     rng = np.random.default_rng(seed)
@@ -132,7 +135,7 @@ def train(
     def batch_of(rows: Any) -> tuple[Any, Any]:
         xb = xp.take(x_dev, rows, axis=0)
         xb = xp.astype(xb, net.dtype) if xb.dtype != net.dtype else xb
-        return (xb * scale if scale is not None else xb), xp.take(t_dev, rows, axis=0)
+        return xb, xp.take(t_hot, rows, axis=0)
 
     from ._progress import progress as bar_factory
 
@@ -148,11 +151,11 @@ def train(
             for i in range(chunk):
                 xb, tb = batch_of(idx[i, ...])
                 if gradient == "backprop":
-                    loss, grads = net.loss_and_gradient(xb, tb)
+                    loss = net.sgd_step(xb, tb, lr, scale=scale)
                 else:
+                    xb = xb * scale if scale is not None else xb
                     loss = net.loss(xb, tb)
-                    grads = net.numerical_gradient(xb, tb)
-                sgd_update(net.params, grads, lr)
+                    sgd_update(net.params, net.numerical_gradient(xb, tb), lr)
                 pending.append(loss)
                 if (step + i) % interval == 0:
                     _evaluate(net, history, step + i, pending, x_dev, t_dev, test, scale)
@@ -210,9 +213,7 @@ def _accuracy(net: TwoLayerNet, x: Any, t: Any, scale: float | None) -> float:
         stop = min(n, start + EVAL_CHUNK)  # out-of-range slice stops are not standard
         xc = x[start:stop, ...]
         xc = xp.astype(xc, net.dtype) if xc.dtype != net.dtype else xc
-        if scale is not None:
-            xc = xc * scale
-        c = net.correct_count(xc, t[start:stop, ...])
+        c = net.correct_count(xc, t[start:stop, ...], scale=scale)
         total = c if total is None else total + c
     return int(_host(total)) / n
 
