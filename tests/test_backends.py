@@ -30,8 +30,10 @@ def test_environment_chooses_backend_device_dtype(monkeypatch):
     monkeypatch.setenv("XPNET_DTYPE", "float64")
     b = get_backend()
     assert (b.name, b.device_name, b.dtype_name) == ("array_api_strict", "device1", "float64")
-    # An explicit argument beats the environment.
+    # An explicit argument beats the environment; XPNET_DEVICE goes with XPNET_BACKEND only.
     assert get_backend("numpy", "cpu", "float32").name == "numpy"
+    assert get_backend("numpy").device_name == "cpu"
+    assert get_backend("array_api_strict").device_name == "device1"
 
 
 def test_backend_is_immutable():

@@ -212,8 +212,12 @@ def get_backend(
         asked of a device that has none. The message is one line saying what to do.
     """
     env = os.environ
-    name = (name or env.get("XPNET_BACKEND") or "numpy").strip().lower().replace("-", "_")
-    device = device if device is not None else (env.get("XPNET_DEVICE") or None)
+    env_name = _normal_name(env.get("XPNET_BACKEND") or "numpy")
+    name = _normal_name(name) if name else env_name
+    if device is None and name == env_name:
+        # XPNET_DEVICE belongs to XPNET_BACKEND: an explicitly named other backend
+        # (get_backend("numpy") under XPNET_DEVICE=device1) uses its own default device.
+        device = env.get("XPNET_DEVICE") or None
     dtype = (dtype or env.get("XPNET_DTYPE") or _DEFAULT_DTYPE).strip().lower()
     if tf32 is None:
         tf32 = env.get("XPNET_TF32", "").strip().lower() in ("1", "true", "yes", "on")
@@ -231,6 +235,10 @@ def get_backend(
     xp, dev = _OPENERS[name](device, tf32)
     _check_dtype(name, xp, dev, dtype)
     return Backend(name=name, xp=xp, device=dev, float_dtype=getattr(xp, dtype), tf32=tf32)
+
+
+def _normal_name(name: str) -> str:
+    return name.strip().lower().replace("-", "_")
 
 
 # --- one opener per library: import, parse the device, probe it ------------------------

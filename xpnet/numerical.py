@@ -170,14 +170,14 @@ def numerical_gradient(
     xp = namespace(x)
     if not is_floating(x, xp):
         x = as_float(x, xp)  # a copy: the caller's integer array is never touched
-    step = _step_for(x, h)
-    if batched:
-        return _gradient_batched(f, x, step, max_bytes, xp)
-    if is_jax_array(x):
+    if not batched and is_jax_array(x):
         raise TypeError(
             "numerical_gradient: JAX arrays are immutable, so x cannot be perturbed in "
             "place; pass batched=True with an f that takes a stack of points"
         )
+    step = _step_for(x, h)
+    if batched:
+        return _gradient_batched(f, x, step, max_bytes, xp)
     return _gradient_in_place(f, x, step, xp)
 
 
