@@ -23,8 +23,10 @@ from .numerical import PrecisionWarning
 
 __all__ = ["TrainHistory", "TrainingDivergedError", "train"]
 
-#: Rows per chunk when evaluating a whole data set (bounds the memory of one forward).
-EVAL_CHUNK = 10_000
+#: Rows per chunk when evaluating a whole data set: bounds the memory of one forward, and
+#: 2048 rows of float32 pixels (6 MiB) stay in cache between the cast and the matmul
+#: (measured: 36 ms per train+test evaluation on Fashion-MNIST against 49 ms at 10,000).
+EVAL_CHUNK = 2048
 
 
 class TrainingDivergedError(FloatingPointError):
