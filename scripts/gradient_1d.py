@@ -11,33 +11,33 @@ derivative are evaluated (always in float64).
 
 from __future__ import annotations
 
-import argparse
 import sys
+from pathlib import Path
 
-import xpnet
-from xpnet import plots
+# Run from a checkout without installing: the package sits next to this folder.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import xpnet  # noqa: E402
+from xpnet import plots  # noqa: E402
+from xpnet.cli import figure_main  # noqa: E402
+
+
+def _draw(backend, args):
+    fig = plots.plot_tangent(plots.function_1, args.x0, backend=backend)
+    slope = xpnet.numerical_diff(plots.function_1, backend.asarray(args.x0))
+    return fig, f"slope at x={args.x0:g}: {float(backend.to_numpy(slope))}"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--x0", type=float, default=5.0, help="tangent point (default 5)")
-    parser.add_argument("--out", default="gradient_1d.png", help="PNG to write")
-    parser.add_argument("--dpi", type=int, default=100)
-    parser.add_argument("--show", action="store_true", help="also open a window")
-    args = parser.parse_args(argv)
-    try:
-        backend = xpnet.get_backend(dtype="float64")
-        fig = plots.plot_tangent(plots.function_1, args.x0, backend=backend)
-        fig.savefig(args.out, dpi=args.dpi)
-        slope = xpnet.numerical_diff(plots.function_1, backend.asarray(args.x0))
-        print(f"slope at x={args.x0:g}: {float(backend.to_numpy(slope))}")
-        print(f"wrote {args.out}")
-        if args.show:
-            plots.show(fig)
-    except (xpnet.BackendError, ImportError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return figure_main(
+        argv,
+        description=__doc__.splitlines()[0],
+        default_out="gradient_1d.png",
+        draw=_draw,
+        add_arguments=lambda p: p.add_argument(
+            "--x0", type=float, default=5.0, help="tangent point (default 5)"
+        ),
+    )
 
 
 if __name__ == "__main__":

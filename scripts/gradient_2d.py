@@ -12,30 +12,25 @@ default ``gradient_2d.png`` in the current directory); opens a window only with
 
 from __future__ import annotations
 
-import argparse
 import sys
+from pathlib import Path
 
-import xpnet
-from xpnet import plots
+# Run from a checkout without installing: the package sits next to this folder.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from xpnet import plots  # noqa: E402
+from xpnet.cli import figure_main  # noqa: E402
+
+
+def _draw(backend, args):
+    fig = plots.plot_gradient_field(plots.function_2, backend=backend)
+    return fig, "negative gradient of x0**2 + x1**2 on the chapter's 18 x 18 grid"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="gradient_2d.png", help="PNG to write")
-    parser.add_argument("--dpi", type=int, default=100)
-    parser.add_argument("--show", action="store_true", help="also open a window")
-    args = parser.parse_args(argv)
-    try:
-        backend = xpnet.get_backend(dtype="float64")
-        fig = plots.plot_gradient_field(plots.function_2, backend=backend)
-        fig.savefig(args.out, dpi=args.dpi)
-        print(f"wrote {args.out} ({backend.name} on {backend.device_name})")
-        if args.show:
-            plots.show(fig)
-    except (xpnet.BackendError, ImportError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return figure_main(
+        argv, description=__doc__.splitlines()[0], default_out="gradient_2d.png", draw=_draw
+    )
 
 
 if __name__ == "__main__":

@@ -12,38 +12,40 @@ Runs :func:`xpnet.gradient_descent` on the backend chosen by ``XPNET_BACKEND`` /
 
 from __future__ import annotations
 
-import argparse
 import sys
+from pathlib import Path
 
-import xpnet
-from xpnet import plots
+# Run from a checkout without installing: the package sits next to this folder.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import xpnet  # noqa: E402
+from xpnet import plots  # noqa: E402
+from xpnet.cli import figure_main  # noqa: E402
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _arguments(parser):
     parser.add_argument("--init", type=float, nargs=2, default=[-3.0, 4.0], metavar="X")
     parser.add_argument("--lr", type=float, default=0.1, help="learning rate (default 0.1)")
     parser.add_argument("--step-num", type=int, default=20, help="steps (default 20)")
-    parser.add_argument("--out", default="gradient_method.png", help="PNG to write")
-    parser.add_argument("--dpi", type=int, default=100)
-    parser.add_argument("--show", action="store_true", help="also open a window")
-    args = parser.parse_args(argv)
-    try:
-        backend = xpnet.get_backend(dtype="float64")
-        init_x = backend.asarray([float(v) for v in args.init])
-        x, history = xpnet.gradient_descent(
-            plots.function_2, init_x, lr=args.lr, step_num=args.step_num
-        )
-        fig = plots.plot_descent_path(history)
-        fig.savefig(args.out, dpi=args.dpi)
-        print(f"x after {args.step_num} steps: {backend.to_numpy(x)}")
-        print(f"wrote {args.out}")
-        if args.show:
-            plots.show(fig)
-    except (xpnet.BackendError, ImportError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+
+def _draw(backend, args):
+    init_x = backend.asarray([float(v) for v in args.init])
+    x, history = xpnet.gradient_descent(
+        plots.function_2, init_x, lr=args.lr, step_num=args.step_num
+    )
+    fig = plots.plot_descent_path(history)
+    return fig, f"x after {args.step_num} steps: {backend.to_numpy(x)}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    return figure_main(
+        argv,
+        description=__doc__.splitlines()[0],
+        default_out="gradient_method.png",
+        draw=_draw,
+        add_arguments=_arguments,
+    )
 
 
 if __name__ == "__main__":

@@ -108,12 +108,19 @@ def test_evaluate_rejects_bad_weights_files(tmp_path, capsys):
              b2=np.zeros(10))  # fmt: skip
     objects = tmp_path / "obj.npz"
     np.savez(objects, W1=np.array([{"a": 1}], dtype=object))
+    bare = tmp_path / "bare.npy"
+    np.save(bare, np.zeros(3))
+    tanh = tmp_path / "tanh.npz"
+    np.savez(tanh, W1=np.zeros((784, 5)), b1=np.zeros(5), W2=np.zeros((5, 10)),
+             b2=np.zeros(10), activation=np.array("tanh"))  # fmt: skip
     cases = [
         (missing, "does not exist"),
         (junk, "is not an xpnet weights file"),
         (shapes, "inconsistent TwoLayerNet shapes"),
         (wrong_input, "input size is 100, but mnist-sample images have 784 pixels"),
         (objects, "is not an xpnet weights file"),
+        (bare, "holds a single array, not named parameters"),
+        (tanh, "unknown activation 'tanh'"),
     ]
     for path, message in cases:
         with pytest.raises(SystemExit) as info:

@@ -85,6 +85,13 @@ def test_shape_mismatch_names_both_shapes(backend, fn):
         getattr(xpnet, fn)(y, t)
 
 
+def test_integer_targets_take_the_outputs_dtype(backend32):
+    y = backend32.asarray(np.array([[1.0, 2.0, 3.0]]))
+    loss = xpnet.mean_squared_error(y, backend32.asarray(np.array([[3, 4, 7]])))
+    assert loss.dtype == backend32.xp.float32
+    assert float(backend32.to_numpy(loss)) == 12.0
+
+
 def test_float_labels_are_rejected(backend):
     y = backend.asarray(np.full((2, 3), 1 / 3))
     with pytest.raises(

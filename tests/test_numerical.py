@@ -31,6 +31,23 @@ def test_numerical_diff_chapter_figures():
     assert abs(xpnet.numerical_diff(function_1, 5, method="forward") - 0.2) > 1e-7
 
 
+def test_numerical_diff_chapter_figures_on_every_backend(backend):
+    for x0, expected in ((5.0, 0.1999999999990898), (10.0, 0.2999999999986347)):
+        d = xpnet.numerical_diff(function_1, backend.asarray(np.asarray(x0)))
+        assert_close(d, np.float64(expected), xp=backend.xp, device=backend.device,
+                     dtype=backend.xp.float64, rtol=1e-15, atol=0)  # fmt: skip
+
+
+def test_edge_inputs_give_clear_errors():
+    with pytest.raises(ValueError, match="need a 1-D x"):
+        xpnet.partial_derivative(function_2, np.asarray(3.0), 0)
+    with pytest.raises(TypeError, match="init_x must be an array"):
+        xpnet.gradient_descent(function_2, 3.0)
+    empty = np.zeros((0, 3))
+    g = xpnet.numerical_gradient(lambda s: np.sum(s, axis=(1, 2)), empty, batched=True)
+    assert g.shape == (0, 3)
+
+
 def test_numerical_diff_elementwise_over_linspace(backend):
     xp = backend.xp
     x = xp.linspace(-1, 1, 100, dtype=xp.float64, device=backend.device)

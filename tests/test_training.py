@@ -64,9 +64,7 @@ def test_losses_are_read_back_once_per_evaluation(data, monkeypatch):
     assert len(reads) == 4 * 3 + 1
 
 
-def test_divergence_names_the_first_bad_step(data, tmp_path):
-    keep = tmp_path / "metrics.json"
-    keep.write_text("{}")
+def test_divergence_names_the_first_bad_step(data):
     net = TwoLayerNet(64, 16, 10, backend=xpnet.get_backend("numpy", dtype="float32"), seed=0)
     seen = []
     with np.errstate(all="ignore"), pytest.raises(TrainingDivergedError) as info:
@@ -77,7 +75,6 @@ def test_divergence_names_the_first_bad_step(data, tmp_path):
     assert message.startswith(("loss became nan", "loss became inf"))
     assert "try a smaller --lr" in message
     assert seen and all(np.isfinite(seen[-1])) and len(seen[-1]) <= step < 50
-    assert keep.read_text() == "{}"
 
 
 def test_numerical_gradient_training_matches_backprop(data):
@@ -109,3 +106,45 @@ def test_bad_arguments(data, kwargs, message):
     net = TwoLayerNet(64, 8, 10, backend="numpy", seed=0)
     with pytest.raises(ValueError, match=message):
         train(net, data[0], data[1], **kwargs)
+
+
+def test_integer_one_hot_targets_train_like_labels(backend32, data):
+    x, labels = data[0][:200], data[1][:200]
+    runs = []
+    for t in (labels, np.eye(10, dtype=np.int64)[labels]):
+        net = TwoLayerNet(64, 8, 10, backend=backend32, seed=0)
+        runs.append(train(net, x, t, iters=20, batch_size=20, lr=0.5, seed=1).loss)
+        assert net.params["W1"].dtype == backend32.xp.float32
+    np.testing.assert_allclose(runs[0], runs[1], rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [np.array([0, 10]), np.array([-1, 3])])
+def test_labels_out_of_range_are_rejected(bad):
+    net = TwoLayerNet(4, 3, 10, backend="numpy", seed=0)
+    with pytest.raises(ValueError, match=r"t_train has labels from -?\d+ to \d+, .* 0\.\.9"):
+        train(net, np.ones((2, 4)), bad, iters=1, batch_size=1)
+
+
+def test_eval_interval_must_be_positive(data):
+    net = TwoLayerNet(64, 8, 10, backend="numpy", seed=0)
+    with pytest.raises(ValueError, match="eval_interval must be a positive integer, got 0"):
+        train(net, data[0], data[1], iters=2, eval_interval=0)
+
+
+def test_jax_default_int32_trains_without_warnings(tmp_path):
+    """JAX without x64: accuracy counts use the default integer dtype, no int64 request."""
+    pytest.importorskip("jax")
+    code = (
+        "import warnings, numpy as np, xpnet; warnings.simplefilter('error'); "
+        "b = xpnet.get_backend('jax', 'cpu', 'float32'); "
+        "net = xpnet.TwoLayerNet(6, 4, 3, backend=b, seed=0); "
+        "x = np.random.default_rng(0).random((30, 6)); t = np.arange(30) % 3; "
+        "h = xpnet.train(net, x, t, x, t, iters=6, batch_size=5, eval_interval=3); "
+        "print(len(h.loss), h.eval_steps)"
+    )
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "6 [0, 3]"

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ._files import atomic_write
 from .backends import Backend, to_numpy
 from .nets import PARAM_NAMES, TwoLayerNet
 
@@ -29,14 +29,8 @@ def save_weights(net: TwoLayerNet, path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     arrays = {k: to_numpy(net.params[k]) for k in PARAM_NAMES}
     arrays["activation"] = np.array(net.activation)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as fh:
+        np.savez(fh, **arrays)
     return path
 
 
@@ -66,13 +60,18 @@ def load_weights(
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"weights file {path} does not exist; train with --save {path}")
+    not_ours = f"{path} is not an xpnet weights file (.npz written by --save)"
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise CheckpointError(f"{not_ours}: {exc}") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):  # a bare .npy array
+        raise CheckpointError(f"{not_ours}: it holds a single array, not named parameters")
+    try:
+        with data:
             arrays: dict[str, Any] = {k: data[k] for k in data.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise CheckpointError(
-            f"{path} is not an xpnet weights file (.npz written by --save): {exc}"
-        ) from None
+        raise CheckpointError(f"{not_ours}: {exc}") from None
     missing = [k for k in PARAM_NAMES if k not in arrays]
     if missing:
         raise CheckpointError(f"{path} lacks {', '.join(missing)}; it is not a TwoLayerNet file")
@@ -96,6 +95,8 @@ def load_weights(
         if want is not None and want != got:
             raise CheckpointError(f"{path}: {name} size is {got}, but the data needs {want}")
     activation = str(arrays.get("activation", "sigmoid"))
+    if activation not in ("sigmoid", "relu"):
+        raise CheckpointError(f"{path}: unknown activation {activation!r}")
     net = TwoLayerNet(
         w1.shape[0], w1.shape[1], w2.shape[1], backend=backend, dtype=dtype,
         activation=activation, seed=0,

@@ -7,7 +7,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ._files import atomic_write
 from .backends import BackendError, get_backend
 
 __all__ = ["evaluate_main", "train_main"]
@@ -93,17 +93,6 @@ def _check_writable(flag: str, path: Path | None) -> None:
         raise _UsageError(f"{flag} {path} is not writable")
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def train_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``xpnet-train``; returns the exit status."""
     parser = _train_parser()
@@ -131,9 +120,11 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _load(
-    args: argparse.Namespace,
-) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], str]:  # noqa: E501
+Split = tuple[np.ndarray, np.ndarray]
+
+
+def _load(args: argparse.Namespace, prog: str) -> tuple[Split, Split, str]:
+    """The data as uint8 pixels and labels, and the name of the set actually used."""
     from .data import SampleFallbackWarning, load_mnist
 
     used = args.dataset
@@ -145,7 +136,7 @@ def _load(
     for w in caught:
         if issubclass(w.category, SampleFallbackWarning):
             used = "mnist-sample"
-        print(f"xpnet-train: warning: {w.message}", file=sys.stderr)
+        print(f"{prog}: warning: {w.message}", file=sys.stderr)
     return train_set, test_set, used
 
 
@@ -155,7 +146,7 @@ def _run_training(args: argparse.Namespace, backend: Any) -> int:
     from .nets import TwoLayerNet
     from .training import train
 
-    (x_train, t_train), (x_test, t_test), used = _load(args)
+    (x_train, t_train), (x_test, t_test), used = _load(args, "xpnet-train")
     net = TwoLayerNet(
         x_train.shape[1], args.hidden_size, 10,
         backend=backend, seed=args.seed, activation=args.activation,
@@ -201,7 +192,8 @@ def _run_training(args: argparse.Namespace, backend: Any) -> int:
             "loop_seconds": history.loop_seconds,
             "samples_per_second": sps,
         }
-        _write_atomic(args.metrics_out, json.dumps(metrics, indent=1) + "\n")
+        with atomic_write(args.metrics_out, "w") as fh:
+            fh.write(json.dumps(metrics, indent=1) + "\n")
     if args.plot is not None:
         from .plots import plot_training_curves
 
@@ -232,7 +224,7 @@ def evaluate_main(argv: Sequence[str] | None = None) -> int:
     try:
         backend = get_backend(args.backend, args.device, args.dtype)
         net = load_weights(args.weights, backend=backend, output_size=10)
-        _, (x_test, t_test), used = _load(args)
+        _, (x_test, t_test), used = _load(args, "xpnet-evaluate")
         if net.sizes[0] != x_test.shape[1]:
             raise CheckpointError(
                 f"{args.weights}: input size is {net.sizes[0]}, but {used} images have "
@@ -265,3 +257,40 @@ def format_report(pred: np.ndarray, labels: np.ndarray, *, dataset: str, classes
     lines.append("     " + "".join(f"{c:>6}" for c in range(classes)))
     lines.extend(f"  {r:>2} " + "".join(f"{v:>6}" for v in confusion[r]) for r in range(classes))
     return "\n".join(lines)
+
+
+def figure_main(
+    argv: Sequence[str] | None,
+    *,
+    description: str,
+    default_out: str,
+    draw: Any,
+    add_arguments: Any = None,
+) -> int:
+    """The shared command line of the chapter's figure scripts.
+
+    ``draw(backend, args)`` returns ``(figure, summary_line)``; the figure is saved to
+    ``--out`` and shown only with ``--show``. The backend comes from ``XPNET_BACKEND`` /
+    ``XPNET_DEVICE``, always in float64 as the chapter computes.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    if add_arguments is not None:
+        add_arguments(parser)
+    parser.add_argument("--out", default=default_out, help="PNG to write")
+    parser.add_argument("--dpi", type=int, default=100)
+    parser.add_argument("--show", action="store_true", help="also open a window")
+    args = parser.parse_args(argv)
+    try:
+        from . import plots
+
+        backend = get_backend(dtype="float64")
+        fig, summary = draw(backend, args)
+        fig.savefig(args.out, dpi=args.dpi)
+        print(summary)
+        print(f"wrote {args.out} ({backend.name} on {backend.device_name})")
+        if args.show:
+            plots.show(fig)
+    except (BackendError, ImportError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._files import atomic_write
 from ._progress import progress
 
 __all__ = [
@@ -217,14 +218,10 @@ def _read_cache(path: Path) -> tuple[np.ndarray, ...] | None:
 
 
 def _write_cache(path: Path, arrays: Sequence[np.ndarray]) -> None:
-    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_write(path) as fh:
             np.savez(fh, **dict(zip(_KEYS, arrays, strict=True)))
-        os.replace(tmp, path)
-        tmp = None
         # entries for older versions of the same source files are dead weight (~55 MB each)
         prefix = path.name.rsplit("-", 1)[0] + "-"
         for old in path.parent.glob(prefix + "*.npz"):
@@ -232,9 +229,6 @@ def _write_cache(path: Path, arrays: Sequence[np.ndarray]) -> None:
                 old.unlink(missing_ok=True)
     except OSError:
         pass  # the cache only saves time; a read-only home must not break loading
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------------------ download

@@ -40,7 +40,9 @@ def mean_squared_error(y: Any, t: Any, /, *, xp: Any = None) -> Any:
     """
     xp = namespace(y, t, xp=xp)
     _same_shape("mean_squared_error", y, t)
-    d = as_float(y, xp) - as_float(t, xp)
+    y = as_float(y, xp)
+    t = as_float(t, xp) if not xp.isdtype(t.dtype, "integral") else xp.astype(t, y.dtype)
+    d = y - t
     total = 0.5 * xp.sum(d * d)
     return total if y.ndim <= 1 else total / y.shape[0]
 
@@ -54,7 +56,10 @@ def cross_entropy_error(y: Any, t: Any, /, *, xp: Any = None) -> Any:
         Probabilities (for example a softmax output).
     t : array
         Either targets of ``y``'s shape (one-hot rows, or any weights, as in the
-        chapter's example) or integer class labels of shape () / (N,).
+        chapter's example) or integer class labels of shape () / (N,), each in
+        ``0..C-1`` (a label outside that range matches no class and adds nothing; it is
+        not checked here, which would need a device read-back; :func:`xpnet.train`
+        checks its labels once).
 
     Returns
     -------

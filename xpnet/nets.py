@@ -32,6 +32,11 @@ __all__ = ["PARAM_NAMES", "SimpleNet", "TwoLayerNet"]
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
+#: Rows per chunk when evaluating a whole data set: bounds the memory of one forward, and
+#: 2048 rows of float32 pixels (6 MiB) stay in cache between the cast and the matmul
+#: (measured: 36 ms per train+test evaluation on Fashion-MNIST against 49 ms at 10,000).
+EVAL_CHUNK = 2048
+
 # activation, its derivative from the pre-activation, and from its own output (backprop
 # has the output from the forward pass, so it need not evaluate the activation again)
 _ACTIVATIONS = {
@@ -64,10 +69,11 @@ class _OnDevice:
             x = b.xp.astype(x, self.dtype)
         return x
 
-    def _targets(self, t: Any) -> Any:
-        """Labels stay integers; one-hot rows become the net's float dtype."""
+    def _targets(self, t: Any, x: Any) -> Any:
+        """Labels (one fewer dimension than ``x``) stay integers; one-hot rows, of any
+        dtype, become the net's float dtype."""
         t = self._input(t, floating=False)
-        if self.backend.xp.isdtype(t.dtype, "real floating"):
+        if t.ndim == x.ndim and t.dtype != self.dtype:
             t = self.backend.xp.astype(t, self.dtype)
         return t
 
@@ -105,7 +111,8 @@ class SimpleNet(_OnDevice):
 
     def loss(self, x: Any, t: Any) -> Any:
         """The chapter's ``cross_entropy_error(softmax(x @ W), t)``, a 0-d array."""
-        return cross_entropy_error(softmax(self.predict(x)), self._targets(t))
+        x = self._input(x)
+        return cross_entropy_error(softmax(self.predict(x)), self._targets(t, x))
 
 
 class TwoLayerNet(_OnDevice):
@@ -165,7 +172,6 @@ class TwoLayerNet(_OnDevice):
             "b2": np.zeros(output_size),
         }
         self.params = {k: self.backend.asarray(v, dtype=self.dtype) for k, v in host.items()}
-        self._mutable: bool | None = None  # in-place updates allowed (decided on first use)
 
     @property
     def sizes(self) -> tuple[int, int, int]:
@@ -188,7 +194,8 @@ class TwoLayerNet(_OnDevice):
 
     def loss(self, x: Any, t: Any) -> Any:
         """Mean cross-entropy of the batch (stable log-sum-exp form), a 0-d array."""
-        return softmax_cross_entropy(self._logits(self._input(x)), self._targets(t))
+        x = self._input(x)
+        return softmax_cross_entropy(self._logits(x), self._targets(t, x))
 
     def correct_count(self, x: Any, t: Any, *, scale: float | None = None) -> Any:
         """Number of correctly classified rows, as a 0-d device array (no host sync).
@@ -197,16 +204,19 @@ class TwoLayerNet(_OnDevice):
         :meth:`loss_and_gradient`.
         """
         xp = self.backend.xp
-        pred = xp.argmax(self._logits(self._input(x), scale), axis=-1)
-        t = self._targets(t)
+        x = self._input(x)
+        pred = xp.argmax(self._logits(x, scale), axis=-1)
+        t = self._targets(t, x)
         labels = xp.argmax(t, axis=-1) if t.ndim == pred.ndim + 1 else t
-        return xp.sum(xp.astype(pred == xp.astype(labels, pred.dtype), xp.int64))
+        # count_nonzero: the default integer dtype (int32 under JAX without x64)
+        return xp.count_nonzero(pred == xp.astype(labels, pred.dtype))
 
-    def accuracy(self, x: Any, t: Any, *, batch_size: int = 10_000) -> float:
-        """Fraction of rows whose largest output is the label (t one-hot or labels).
+    def correct_total(
+        self, x: Any, t: Any, *, scale: float | None = None, batch_size: int = EVAL_CHUNK
+    ) -> Any:
+        """:meth:`correct_count` over a whole data set in chunks of ``batch_size`` rows.
 
-        Evaluates in chunks of ``batch_size`` rows so memory stays bounded, and reads the
-        result back to the host once.
+        Memory stays bounded by one chunk; the result stays on the device.
         """
         n = int(x.shape[0])
         if n == 0:
@@ -214,9 +224,22 @@ class TwoLayerNet(_OnDevice):
         total = None
         for start in range(0, n, batch_size):
             stop = min(n, start + batch_size)  # out-of-range slice stops are not standard
-            c = self.correct_count(x[start:stop, ...], t[start:stop, ...])
+            c = self.correct_count(x[start:stop, ...], t[start:stop, ...], scale=scale)
             total = c if total is None else total + c
-        return int(self.backend.to_numpy(total)) / n
+        return total
+
+    def accuracy(
+        self, x: Any, t: Any, *, scale: float | None = None, batch_size: int = EVAL_CHUNK
+    ) -> float:
+        """Fraction of rows whose largest output is the label (t one-hot or labels).
+
+        Evaluates in chunks (:meth:`correct_total`) and reads the result back once.
+        ``scale`` multiplies the inputs (1/255 for raw ``uint8`` pixels).
+        """
+        if x.ndim == 1:  # one sample
+            x, t = x[None, ...], t[None, ...]
+        total = self.correct_total(x, t, scale=scale, batch_size=batch_size)
+        return int(self.backend.to_numpy(total)) / int(x.shape[0])
 
     # --- backward ----------------------------------------------------------------------
 
@@ -250,7 +273,7 @@ class TwoLayerNet(_OnDevice):
         grads : dict of arrays, the parameters' shapes
         """
         x = self._input(x)
-        t = self._targets(t)
+        t = self._targets(t, x)
         if x.ndim == 1:  # one sample: a batch of one for the matmuls
             x = x[None, :]
             t = t[None, ...]
@@ -292,13 +315,7 @@ class TwoLayerNet(_OnDevice):
         the backward pass and the update done in place where the library allows it.
         """
         loss, steps = self._backprop(x, t, scale, lr / x.shape[0])
-        if self._mutable is None:
-            self._mutable = not is_jax_array(self.params["W1"])
-        for k, g in steps.items():
-            if self._mutable:
-                self.params[k] -= g
-            else:
-                self.params[k] = self.params[k] - g
+        sgd_update(self.params, steps, 1.0)
         return loss
 
     def numerical_gradient(
@@ -333,7 +350,7 @@ class TwoLayerNet(_OnDevice):
         dict of arrays, the parameters' shapes and dtype
         """
         x = self._input(x)
-        t = self._targets(t)
+        t = self._targets(t, x)
         if dtype_name(self.dtype) != "float64":
             warnings.warn(
                 f"numerical gradient in {dtype_name(self.dtype)}: use float64 to check gradients",
@@ -404,41 +421,58 @@ def _structured_numerical_gradient(
     def central(loss_plus: Any, loss_minus: Any) -> Any:
         return (loss_plus - loss_minus) / (2 * h)
 
+    # Memory of one (batch, classes) block of logits with its temporaries, both signs.
+    block = 6 * batch * n_out * itemsize
+
+    def chunks(n: int, per_item: int) -> list[tuple[int, int]]:
+        k = max(1, min(n, int(max_bytes) // max(1, per_item)))
+        return [(s, min(n, s + k)) for s in range(0, n, k)]  # stops stay in range
+
     # Output layer: W2[j, c] moves logit c by h * z1[:, j]; b2[c] moves it by h.
     def out_layer(shift: Any) -> Any:  # shift (..., N, 1) -> losses (..., C)
         logits = a2 + shift[..., None, :, :] * eye_c[:, None, :]  # (..., C, N, C)
         return _batched_ce(logits, t, xp)
 
     z1_t = xp.permute_dims(z1, (1, 0))[:, :, None]  # (H, N, 1)
-    g_w2 = central(out_layer(h * z1_t), out_layer(-h * z1_t))  # (H, C)
+    g_w2 = xp.concat(
+        [
+            central(out_layer(h * z1_t[j0:j1, ...]), out_layer(-h * z1_t[j0:j1, ...]))
+            for j0, j1 in chunks(n_hidden, n_out * block)
+        ],
+        axis=0,
+    )  # (H, C)
     ones = xp.ones((batch, 1), dtype=net.dtype, device=dev)
     g_b2 = central(out_layer(h * ones), out_layer(-h * ones))  # (C,)
 
     # Hidden layer: W1[i, j] moves a1[:, j] by h * x[:, i]; b1[j] by h. Only unit j's
     # activation changes, and with it the logits by (z1'_j - z1_j) * W2[j, :].
     w2 = p["W2"][None, :, None, :]  # (1, H, 1, C)
+    units = chunks(n_hidden, block)
 
-    def hidden(shift: Any) -> Any:  # shift (r, N, 1) -> losses (r, H)
-        delta = net._act(a1[None, :, :] + shift) - z1[None, :, :]  # (r, N, H)
-        delta = xp.permute_dims(delta, (0, 2, 1))[..., None]  # (r, H, N, 1)
-        return _batched_ce(a2 + delta * w2, t, xp)
+    def hidden(shift: Any, j0: int, j1: int) -> Any:  # shift (r, N, 1) -> losses (r, j1-j0)
+        delta = net._act(a1[None, :, j0:j1] + shift) - z1[None, :, j0:j1]  # (r, N, u)
+        delta = xp.permute_dims(delta, (0, 2, 1))[..., None]  # (r, u, N, 1)
+        return _batched_ce(a2 + delta * w2[:, j0:j1, ...], t, xp)
 
-    per_row = max(1, 2 * n_hidden * batch * n_out * itemsize * 3)
-    rows = max(1, min(n_in, int(max_bytes) // per_row))
+    def hidden_grad(shift: Any) -> Any:  # (r, N, 1) -> (r, H)
+        return xp.concat(
+            [central(hidden(h * shift, j0, j1), hidden(-h * shift, j0, j1)) for j0, j1 in units],
+            axis=1,
+        )
+
     x_t = xp.permute_dims(x, (1, 0))[:, :, None]  # (D, N, 1)
-    parts = []
-    for start in range(0, n_in, rows):
-        chunk = x_t[start : start + rows, ...]
-        parts.append(central(hidden(h * chunk), hidden(-h * chunk)))
-    g_w1 = xp.concat(parts, axis=0)
-    g_b1 = central(hidden(h * ones[None, :, :]), hidden(-h * ones[None, :, :]))[0, :]
+    per_row = block * (units[0][1] - units[0][0])
+    g_w1 = xp.concat([hidden_grad(x_t[i0:i1, ...]) for i0, i1 in chunks(n_in, per_row)], axis=0)
+    g_b1 = hidden_grad(ones[None, :, :])[0, :]
     return {"W1": g_w1, "b1": g_b1, "W2": g_w2, "b2": g_b2}
 
 
 def sgd_update(params: dict[str, Any], grads: dict[str, Any], lr: float) -> None:
-    """``params[k] -= lr * grads[k]`` in place where the library allows it."""
+    """``params[k] -= lr * grads[k]``, in place where the library allows it (not JAX)."""
+    in_place = not is_jax_array(next(iter(params.values())))
     for k, g in grads.items():
-        if is_jax_array(params[k]):
-            params[k] = params[k] - lr * g
+        step = g if lr == 1.0 else lr * g
+        if in_place:
+            params[k] -= step
         else:
-            params[k] -= lr * g
+            params[k] = params[k] - step

@@ -120,7 +120,7 @@ def partial_derivative(f: Callable[[Any], Any], x: Any, i: int, h: float | None 
     """
     xp = namespace(x)
     x = as_float(x, xp)
-    n = x.shape[0]
+    n = x.shape[0] if x.ndim == 1 else 0
     if x.ndim != 1 or not -n <= i < n:
         raise ValueError(f"partial_derivative: need a 1-D x and 0 <= i < {n}, got i={i}")
     step = _step_for(x, h)
@@ -207,6 +207,8 @@ def _scalar(v: Any, like: Any, xp: Any) -> Any:
 
 def _gradient_batched(f: Callable[[Any], Any], x: Any, h: float, max_bytes: int, xp: Any) -> Any:
     n = math.prod(x.shape)
+    if n == 0:
+        return xp.zeros_like(x)
     dev = _device(x)
     itemsize = 8 if dtype_name(x) == "float64" else 4
     # One eye-row per perturbed element, for the + and the - copies: 2 * k * n values.
@@ -261,6 +263,10 @@ def gradient_descent(
     """
     if step_num < 0:
         raise ValueError(f"step_num must be >= 0, got {step_num}")
+    if not hasattr(init_x, "shape"):
+        raise TypeError(
+            f"init_x must be an array (e.g. np.array([-3.0, 4.0])), got {type(init_x).__name__}"
+        )
     xp = namespace(init_x)
     x = xp.asarray(as_float(init_x, xp), copy=True)
     if not batched and is_jax_array(x):
