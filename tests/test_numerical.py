@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import xpnet
 from xpnet import PrecisionWarning
-from xpnet.testing import assert_close, tolerance
+from xpnet.testing import assert_close, numerical_atol, tolerance
 
 
 def function_1(x):
@@ -223,4 +223,5 @@ def test_gradient_of_random_quadratics(n, seed):
     x = rng.normal(size=n)
     g = xpnet.numerical_gradient(lambda v: 0.5 * v @ a @ v + bvec @ v, x.copy())
     rtol, _ = tolerance("float64")
-    np.testing.assert_allclose(g, a @ x + bvec, rtol=rtol * 1e3, atol=1e-7)
+    # rounding of f (|f| of order 10 here) divided by 2h: the one numerical tolerance
+    np.testing.assert_allclose(g, a @ x + bvec, rtol=rtol, atol=10 * numerical_atol("float64"))

@@ -20,7 +20,7 @@ from .functions import relu, relu_grad, sigmoid, sigmoid_grad, softmax, step_fun
 from .losses import cross_entropy_error, mean_squared_error, softmax_cross_entropy
 from .nets import PARAM_NAMES, TwoLayerNet
 from .numerical import PrecisionWarning, numerical_diff, numerical_gradient
-from .testing import tolerance
+from .testing import numerical_atol, tolerance
 from .training import train
 
 __all__ = [
@@ -28,7 +28,6 @@ __all__ = [
     "Check",
     "CheckResult",
     "compare",
-    "numerical_atol",
     "run_check",
     "run_parity",
 ]
@@ -185,13 +184,6 @@ class Check:
     training: bool = False  # multi-step: the dtype's training tolerance
     in_place: bool = False  # perturbs arrays in place: not for JAX
     numerical: bool = False  # central differences: round-off of f divided by 2h
-
-
-#: Absolute tolerance of a central difference with step h: each evaluation of f carries
-#: about eps·|f| rounding error and the difference divides it by 2h; 100·eps/h leaves a
-#: ~100x margin for |f| of order 1 (for float64 and h=1e-4: 2.2e-10).
-def numerical_atol(dtype: str, h: float = 1e-4) -> float:
-    return 100 * float(np.finfo(dtype).eps) / h
 
 
 CHECKS: dict[str, Check] = {

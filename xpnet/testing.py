@@ -15,7 +15,14 @@ from array_api_compat import device as device_of
 
 from .backends import dtype_name, to_numpy
 
-__all__ = ["TOLERANCES", "TRAINING_FACTOR", "assert_close", "to_numpy", "tolerance"]
+__all__ = [
+    "TOLERANCES",
+    "TRAINING_FACTOR",
+    "assert_close",
+    "numerical_atol",
+    "to_numpy",
+    "tolerance",
+]
 
 
 def _tol(dtype: type[np.floating]) -> tuple[float, float]:
@@ -36,6 +43,15 @@ TOLERANCES: dict[str, tuple[float, float]] = {
 #: two correct backends grows well past a single matmul's, while staying far below the
 #: effect of a real bug (a wrong gradient changes the loss in the first digit).
 TRAINING_FACTOR = 100.0
+
+
+def numerical_atol(dtype: str, h: float = 1e-4) -> float:
+    """Absolute tolerance of a central difference with step ``h``.
+
+    Each evaluation of f carries about eps·|f| rounding error and the difference divides
+    it by 2h; 100·eps/h leaves a ~100x margin for |f| of order 1 (float64, h=1e-4: 2.2e-10).
+    """
+    return 100 * float(np.finfo(dtype).eps) / h
 
 
 def tolerance(dtype: Any, *, training: bool = False) -> tuple[float, float]:
