@@ -95,7 +95,10 @@ class Backend:
         Returns
         -------
         array
-            An array of :attr:`xp` on :attr:`device`.
+            An array of :attr:`xp` on :attr:`device`. On the numpy backend (and where a
+            library can wrap host memory) an input that already has the target dtype is
+            used without a copy, so a 47 MB image set is not duplicated; copy it first if
+            you will modify one and keep the other.
         """
         host = np.asarray(to_numpy(host) if _is_device_array(host) else host)
         if dtype is None:

@@ -1,0 +1,61 @@
+"""scripts/parity.py: the table, the JSON and the exit status."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xpnet import parity
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("xpnet_parity", REPO / "scripts" / "parity.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_table_json_and_exit_zero(script, tmp_path, capsys):
+    out = tmp_path / "p.json"
+    argv = ["--backend", "array_api_strict", "--device", "device1", "--check", "softmax",
+            "--check", "TwoLayerNet.gradient", "--out", str(out)]  # fmt: skip
+    assert script.main(argv) == 0
+    text = capsys.readouterr().out
+    assert "parity: array_api_strict on device1 vs numpy float64" in text
+    assert "4 passed, 0 failed" in text
+    rows = [line.split() for line in text.splitlines() if line.startswith(("softmax", "TwoLayer"))]
+    assert [(r[0], r[1], r[-1]) for r in rows] == [
+        ("softmax", "float64", "pass"),
+        ("TwoLayerNet.gradient", "float64", "pass"),
+        ("softmax", "float32", "pass"),
+        ("TwoLayerNet.gradient", "float32", "pass"),
+    ]
+    data = json.loads(out.read_text())
+    assert (data["backend"], data["device"], data["reference"]) == (
+        "array_api_strict", "device1", "numpy")  # fmt: skip
+    assert all(r["passed"] and r["max_abs"] <= r["atol"] + r["rtol"] for r in data["results"])
+
+
+def test_a_failing_check_exits_one(script, monkeypatch, capsys):
+    def wrong_on_torch(b):
+        return {"y": np.array([1.0 if b.name == "numpy" else 1.1])}
+
+    monkeypatch.setitem(parity.CHECKS, "wrong", parity.Check(wrong_on_torch))
+    pytest.importorskip("torch")
+    assert script.main(["--backend", "torch", "--check", "wrong", "--dtype", "float64"]) == 1
+    text = capsys.readouterr().out
+    assert "FAIL y: outside rtol=6.0e-08" in text and "0 passed, 1 failed" in text
+
+
+def test_unknown_backend_is_one_line(script, capsys):
+    with pytest.raises(SystemExit) as info:
+        script.main(["--backend", "mxnet"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.startswith("parity: error: unknown backend 'mxnet'")
