@@ -13,7 +13,8 @@ One run measures, side by side, on every backend this machine can use:
 (c) the same recipe in plain PyTorch eager float32 with hand-written backprop;
 (d) the FLOP floor: the recipe's matmuls timed one shape at a time on each backend;
 (e) the full numerical gradient: xpnet's vectorized one against the chapter's loop;
-(f) time per training step for larger hidden layers and batches, in GFLOP/s.
+(f) time per training step for larger hidden layers and batches, in GFLOP/s;
+(g) training with ``gradient="numerical"``: steps per second.
 
 Loop times are the median of ``--repeats`` runs (taken round-robin over the rows), each
 row after an untimed warm-up of a few steps, with the device synchronized before the clock
@@ -635,6 +636,26 @@ def bench_numerical(backends, data, batches, repeats) -> list[dict[str, Any]]:
     return rows
 
 
+def bench_numerical_training(backends, data, steps: int) -> list[dict[str, Any]]:
+    """``xpnet.train(..., gradient="numerical")``, the chapter's commented-out line: steps/s.
+
+    float64, batch 100, on a 1,000-row slice so the evaluation after step 0 stays small;
+    the first step is an untimed warm-up run.
+    """
+    x, t = data[0][:1000], data[1][:1000]
+    rows = []
+    for b in backends:
+        xpnet.train(xpnet.TwoLayerNet(INPUT, HIDDEN, OUTPUT, backend=b, seed=0), x, t,
+                    iters=1, batch_size=BATCH, gradient="numerical")  # fmt: skip
+        net = xpnet.TwoLayerNet(INPUT, HIDDEN, OUTPUT, backend=b, seed=0)
+        h = xpnet.train(net, x, t, iters=steps, batch_size=BATCH, lr=LR, gradient="numerical",
+                        eval_interval=steps)  # fmt: skip
+        rows.append({"id": f"numtrain/{_label(b)}", "backend": b.name, "device": b.device_name,
+                     "steps": steps, "seconds": h.loop_seconds,
+                     "steps_per_second": steps / h.loop_seconds})  # fmt: skip
+    return rows
+
+
 def _max_diff(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
     return max(float(np.max(np.abs(a[k] - b[k]))) for k in b)
 
@@ -820,6 +841,12 @@ def report(result: dict[str, Any]) -> str:
              ratio.get(("vectorized/loop", r["id"])), r["max_abs_diff"]]
             for r in result["numerical_gradient"]]  # fmt: skip
     out.append(_table(["impl", "backend", "batch", "seconds", "/loop", "max|diff|"], rows))
+    if result.get("numerical_training"):
+        out += ["", "(g) training with gradient='numerical' (the chapter's commented-out line), "
+                "float64, batch 100"]  # fmt: skip
+        rows = [[f"{r['backend']}:{r['device']}", r["steps"], r["seconds"],
+                 r["steps_per_second"]] for r in result["numerical_training"]]  # fmt: skip
+        out.append(_table(["backend", "steps", "seconds", "steps/s"], rows))
     out += ["", "(f) one training step (loss_and_gradient + SGD update), float32"]
     rows = [[f"{r['backend']}:{r['device']}", r["hidden"], r["batch"], 1e3 * r["seconds"],
              r["gflops"], r["percent_of_gemm"]] for r in result["scaling"]]  # fmt: skip
@@ -936,6 +963,10 @@ def main(argv: list[str] | None = None) -> int:
     b64 = [b for b in backends if b.dtype_name == "float64"]
     result["numerical_gradient"] = section(
         "numerical_gradient", lambda: bench_numerical(b64, data, batches, args.repeats)
+    )
+    result["numerical_training"] = section(
+        "numerical_training",
+        lambda: bench_numerical_training(b64, data, 2 if quick else 10),
     )
     result["matmul"] = section("floor_again", lambda: floors(first_floor))
 

@@ -40,7 +40,7 @@ def _positive(value) -> bool:
 
 def test_quick_run_has_every_section(result):
     sections = ("machine", "config", "data", "matmul", "training", "numerical_gradient",
-                "scaling", "ratios", "skipped", "interference")  # fmt: skip
+                "numerical_training", "scaling", "ratios", "skipped", "interference")  # fmt: skip
     assert set(sections) <= set(result)
     assert result["data"] == {"name": "synthetic", "synthetic": True, "n_train": 60_000,
                               "n_test": 10_000}  # fmt: skip
@@ -50,6 +50,14 @@ def test_quick_run_has_every_section(result):
     for name, entry in result["interference"].items():
         assert _positive(entry["wall_seconds"]), name
         assert entry["other_share"] is None or entry["other_share"] >= 0
+
+
+def test_numerical_training_reports_steps_per_second(result):
+    rows = {r["id"]: r for r in result["numerical_training"]}
+    assert "numtrain/numpy:cpu" in rows
+    for r in rows.values():
+        assert r["steps"] == 2 and _positive(r["seconds"])
+        assert r["steps_per_second"] == pytest.approx(r["steps"] / r["seconds"])
 
 
 def test_training_rows_are_positive_and_finite(result):
