@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from _scripts import load_script
 
 import xpnet
 from xpnet import plots
@@ -37,15 +37,6 @@ def _close_pyplot_figures():
     yield
     if "matplotlib.pyplot" in sys.modules:
         sys.modules["matplotlib.pyplot"].close("all")
-
-
-def _load_script(name: str):
-    spec = importlib.util.spec_from_file_location(
-        f"_xpnet_script_{name}", ROOT / "scripts" / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _standalone(fig) -> None:
@@ -268,7 +259,7 @@ def test_missing_matplotlib(monkeypatch, call):
 
 
 def test_script_without_matplotlib(monkeypatch, tmp_path, capsys):
-    script = _load_script("gradient_2d")
+    script = load_script("gradient_2d")
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     assert script.main(["--out", str(tmp_path / "a.png")]) == 2
     err = capsys.readouterr().err
@@ -293,7 +284,7 @@ def test_show_without_a_display_says_so(monkeypatch, capsys):
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_script_writes_png(name, tmp_path, capsys):
     out = tmp_path / "a.png"
-    assert _load_script(name).main(["--out", str(out)]) == 0
+    assert load_script(name).main(["--out", str(out)]) == 0
     assert out.read_bytes().startswith(PNG_SIGNATURE)
     assert str(out) in capsys.readouterr().out
 
@@ -303,27 +294,27 @@ def test_script_honours_xpnet_backend(name, tmp_path, monkeypatch):
     monkeypatch.setenv("XPNET_BACKEND", "array_api_strict")
     monkeypatch.setenv("XPNET_DEVICE", "device1")
     out = tmp_path / "a.png"
-    assert _load_script(name).main(["--out", str(out)]) == 0
+    assert load_script(name).main(["--out", str(out)]) == 0
     assert out.read_bytes().startswith(PNG_SIGNATURE)
 
 
 def test_script_default_out_is_cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert _load_script("gradient_method").main([]) == 0
+    assert load_script("gradient_method").main([]) == 0
     assert (tmp_path / "gradient_method.png").read_bytes().startswith(PNG_SIGNATURE)
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_script_bad_backend_exits_2(name, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("XPNET_BACKEND", "tensorflow")
-    assert _load_script(name).main(["--out", str(tmp_path / "a.png")]) == 2
+    assert load_script(name).main(["--out", str(tmp_path / "a.png")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: unknown backend 'tensorflow'")
     assert err.count("\n") == 1
 
 
 def test_script_show_only_when_asked(tmp_path, monkeypatch):
-    script = _load_script("gradient_1d")
+    script = load_script("gradient_1d")
     shown = []
     monkeypatch.setattr(plots, "show", shown.append)
     assert script.main(["--out", str(tmp_path / "a.png")]) == 0
