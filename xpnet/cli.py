@@ -166,7 +166,7 @@ def _run_training(args: argparse.Namespace, backend: Any) -> int:
         iters=args.iters, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         gradient=args.gradient, progress=not args.quiet, on_epoch=on_epoch,
     )  # fmt: skip
-    final_test = net.accuracy(x_test.astype(np.float32) / 255.0, t_test)
+    final_test = net.accuracy(x_test, t_test, scale=1.0 / 255.0)  # as train() scales uint8
     final_loss = history.loss[-1]
     sps = args.iters * args.batch_size / history.loop_seconds
     print(
