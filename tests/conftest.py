@@ -71,8 +71,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
-def _open(spec, dtype):
+def _open(spec, dtype, request):
     spec_id, name, device, _ = spec
+    # @pytest.mark.skip_backends("jax", "torch:cpu", reason=...): names or ids, as SciPy's
+    # skip_xp_backends, so no test branches on the backend itself.
+    for mark in request.node.iter_markers("skip_backends"):
+        if name in mark.args or spec_id in mark.args:
+            pytest.skip(f"{spec_id}: {mark.kwargs.get('reason', 'not applicable')}")
     if name == "jax":
         jax = pytest.importorskip("jax", reason="jax:cpu: jax is not installed")
         # The suite checks float64 figures; JAX needs x64 switched on for them.
@@ -89,9 +94,9 @@ def backend_spec(request):
 
 
 @pytest.fixture
-def backend(backend_spec):
+def backend(backend_spec, request):
     """A float64 :class:`xpnet.Backend` for each available library and device."""
-    return _open(backend_spec, "float64")
+    return _open(backend_spec, "float64", request)
 
 
 @pytest.fixture(params=_params(SPECS32))
@@ -100,6 +105,6 @@ def backend32_spec(request):
 
 
 @pytest.fixture
-def backend32(backend32_spec):
+def backend32(backend32_spec, request):
     """A float32 :class:`xpnet.Backend`, also on devices without float64."""
-    return _open(backend32_spec, "float32")
+    return _open(backend32_spec, "float32", request)
