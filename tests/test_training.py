@@ -36,7 +36,7 @@ def test_same_results_on_every_backend(backend, data, numpy_reference):
     net = TwoLayerNet(64, 16, 10, backend=backend, seed=0)
     h = train(net, *data, iters=150, batch_size=50, lr=1.0, seed=7)
     ref = numpy_reference
-    assert h.eval_steps == ref.eval_steps == list(range(0, 150, 10))
+    assert h.eval_steps == ref.eval_steps == [*range(0, 150, 10), 149]
     rtol, atol = tolerance("float64", training=True)
     np.testing.assert_allclose(h.loss, ref.loss, rtol=rtol, atol=atol)
     # Accuracies may differ by a tie in argmax; allow one sample of 500 / 200.
@@ -59,9 +59,9 @@ def test_losses_are_read_back_once_per_evaluation(data, monkeypatch):
     monkeypatch.setattr(training_module, "_host", lambda x: reads.append(1) or real(x))
     net = TwoLayerNet(64, 16, 10, backend="numpy", seed=0)
     h = train(net, *data, iters=100, batch_size=50, lr=0.1, eval_interval=25)
-    assert len(h.loss) == 100 and h.eval_steps == [0, 25, 50, 75]
-    # per evaluation: losses, train accuracy, test accuracy; plus the last losses
-    assert len(reads) == 4 * 3 + 1
+    assert len(h.loss) == 100 and h.eval_steps == [0, 25, 50, 75, 99]
+    # per evaluation: losses, train accuracy, test accuracy (the last follows the last step)
+    assert len(reads) == 5 * 3
 
 
 def test_divergence_names_the_first_bad_step(data):
@@ -73,7 +73,7 @@ def test_divergence_names_the_first_bad_step(data):
     message = str(info.value)
     step = int(message.split("at step ")[1].split(";")[0])
     assert message.startswith(("loss became nan", "loss became inf"))
-    assert "try a smaller --lr" in message
+    assert "try a smaller lr" in message
     assert seen and all(np.isfinite(seen[-1])) and len(seen[-1]) <= step < 50
 
 
@@ -99,7 +99,7 @@ def test_numerical_gradient_in_float32_warns_once(data):
         ({"iters": 0}, "iters must be a positive integer"),
         ({"batch_size": -1}, "batch_size must be a positive integer"),
         ({"lr": float("nan")}, "lr must be a positive finite number"),
-        ({"gradient": "autograd"}, "gradient must be 'backprop' or 'numerical'"),
+        ({"gradient": "autograd"}, r"gradient must be one of \('backprop', 'numerical'\)"),
     ],
 )
 def test_bad_arguments(data, kwargs, message):
@@ -147,4 +147,65 @@ def test_jax_default_int32_trains_without_warnings(tmp_path):
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "6 [0, 3]"
+    assert out.stdout.strip() == "6 [0, 3, 5]"
+
+
+def test_final_accuracies_are_of_the_final_parameters(data):
+    net = TwoLayerNet(64, 16, 10, backend="numpy", seed=0)
+    h = train(net, *data, iters=37, batch_size=50, lr=1.0, eval_interval=10)
+    assert h.eval_steps == [0, 10, 20, 30, 36]
+    assert h.train_acc[-1] == net.accuracy(data[0], data[1], scale=1 / 255)
+    assert h.test_acc[-1] == net.accuracy(data[2], data[3], scale=1 / 255)
+
+
+def test_runaway_loss_is_reported_once_and_training_goes_on(data):
+    net = TwoLayerNet(64, 16, 10, backend="numpy", seed=0)
+    with np.errstate(all="ignore"), pytest.warns(xpnet.DivergenceWarning, match="lr") as rec:
+        h = train(net, *data, iters=60, batch_size=50, lr=100.0, eval_interval=10)
+    assert len(rec) == 1 and h.diverged and len(h.loss) == 60
+    assert np.mean(h.loss[1:]) > training_module.RUNAWAY_FACTOR * h.loss[0]
+    ok = train(TwoLayerNet(64, 16, 10, backend="numpy", seed=0), *data, iters=60, batch_size=50)
+    assert not ok.diverged
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adam"])
+def test_resumed_run_equals_an_uninterrupted_one(data, name):
+    b = xpnet.get_backend("numpy", dtype="float64")
+    kw = {"iters": 45, "batch_size": 30, "eval_interval": 10, "seed": 5}
+    whole_net = xpnet.MultiLayerNet(64, [12, 8], 10, backend=b, seed=1)
+    whole = train(whole_net, *data, optimizer=xpnet.get_optimizer(name, lr=0.05), **kw)
+
+    net = xpnet.MultiLayerNet(64, [12, 8], 10, backend=b, seed=1)
+    opt = xpnet.get_optimizer(name, lr=0.05)
+    part = train(net, *data, optimizer=opt, **{**kw, "iters": 23})
+    # what a checkpoint holds: params, optimizer state, history (a fresh copy of each)
+    params = {k: np.array(v) for k, v in net.params.items()}
+    state = opt.state_dict()
+    net2 = xpnet.MultiLayerNet(64, [12, 8], 10, backend=b, seed=99)
+    net2.params = {k: b.asarray(v) for k, v in params.items()}
+    opt2 = xpnet.get_optimizer(name, lr=1.0)
+    opt2.load_state_dict(state, net2.params)
+    rest = train(net2, *data, optimizer=opt2, history=part, **kw)
+    assert rest.loss == whole.loss
+    # the first part's last evaluation (after step 22) stays in the history
+    assert rest.eval_steps == [0, 10, 20, 22, 30, 40, 44] and whole.eval_steps == [
+        0,
+        10,
+        20,
+        30,
+        40,
+        44,
+    ]
+    assert rest.test_acc[:3] + rest.test_acc[4:] == whole.test_acc
+    for k in params:
+        np.testing.assert_array_equal(net2.params[k], whole_net.params[k])
+
+
+def test_any_optimizer_trains_the_chapter_net_on_every_backend(backend, data):
+    net = TwoLayerNet(64, 16, 10, backend=backend, seed=0)
+    h = train(net, *data, iters=60, batch_size=50, optimizer=xpnet.Adam(lr=0.01), seed=2)
+    ref_net = TwoLayerNet(64, 16, 10, backend="numpy", dtype="float64", seed=0)
+    ref = train(ref_net, *data, iters=60, batch_size=50, optimizer=xpnet.Adam(lr=0.01), seed=2)
+    rtol, atol = tolerance("float64", training=True)
+    np.testing.assert_allclose(h.loss, ref.loss, rtol=rtol, atol=atol)
+    assert h.test_acc[-1] > 0.9

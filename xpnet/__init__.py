@@ -18,7 +18,7 @@ from .functions import (
 )
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck
 from .losses import cross_entropy_error, mean_squared_error, softmax_cross_entropy
-from .nets import SimpleNet, TwoLayerNet
+from .nets import MultiLayerNet, SimpleNet, TwoLayerNet
 from .numerical import (
     PrecisionWarning,
     default_step,
@@ -27,12 +27,22 @@ from .numerical import (
     numerical_gradient,
     partial_derivative,
 )
-from .training import TrainHistory, TrainingDivergedError, train
+from .optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop, get_optimizer
+from .training import DivergenceWarning, TrainHistory, TrainingDivergedError, train
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BACKENDS",
+    "SGD",
+    "AdaGrad",
+    "Adam",
+    "DivergenceWarning",
+    "Momentum",
+    "MultiLayerNet",
+    "Nesterov",
+    "RMSprop",
+    "get_optimizer",
     "Backend",
     "BackendError",
     "CheckpointError",

@@ -1,52 +1,76 @@
-"""The chapter's networks: ``SimpleNet`` (2x3) and ``TwoLayerNet`` (affine-sigmoid-affine-softmax).
+"""The chapters' networks: ``SimpleNet`` (2x3), ``TwoLayerNet`` and ``MultiLayerNet``.
 
 Parameters live on the backend's device; initial weights are drawn on the host from
 ``numpy.random.default_rng(seed)``, so the same seed starts every backend from the same
-weights. Every method also accepts host NumPy arrays and moves them to the device.
+weights. Every method also accepts host NumPy arrays and moves them to the device. The
+math (one forward, one backward, one cross-entropy) is in :mod:`xpnet.mlp`.
 """
 
 from __future__ import annotations
 
-import warnings
+import math
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace, is_jax_array
+from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from ._array import one_hot
 from .backends import Backend, dtype_name, get_backend
-from .functions import (
-    relu,
-    relu_grad_from_output,
-    sigmoid,
-    sigmoid_grad_from_output,
-    softmax,
-)
-from .losses import cross_entropy_error, softmax_cross_entropy
-from .numerical import DEFAULT_MAX_BYTES, PrecisionWarning, default_step, numerical_gradient
+from .functions import softmax
+from .losses import cross_entropy_error
+from .mlp import ACTIVATIONS, correct_count, decay_term, forward, loss_and_grads, param_names
+from .mlp import softmax_cross_entropy_stats as _ce
+from .numerical import DEFAULT_MAX_BYTES
+from .numerical_mlp import numerical_gradient_mlp
 
-__all__ = ["PARAM_NAMES", "SimpleNet", "TwoLayerNet"]
+__all__ = ["ACTIVATIONS", "EVAL_CHUNK", "PARAM_NAMES", "MultiLayerNet", "SimpleNet", "TwoLayerNet"]
 
-PARAM_NAMES = ("W1", "b1", "W2", "b2")
+PARAM_NAMES = param_names(2)
 
 #: Rows per chunk when evaluating a whole data set: bounds the memory of one forward, and
 #: 2048 rows of float32 pixels (6 MiB) stay in cache between the cast and the matmul
-#: (measured: 36 ms per train+test evaluation on Fashion-MNIST against 49 ms at 10,000).
+#: (36 ms per train+test evaluation on Fashion-MNIST against 49 ms at 10,000 rows).
 EVAL_CHUNK = 2048
 
-# activation and its derivative from its own output (backprop has the output from the
-# forward pass, so it need not evaluate the activation again)
-_ACTIVATIONS = {
-    "sigmoid": (sigmoid, sigmoid_grad_from_output),
-    "relu": (relu, relu_grad_from_output),
-}
+#: ``weight_init_std`` names, as the book's MultiLayerNet: std sqrt(gain / n_in).
+INIT_GAINS = {"xavier": 1.0, "sigmoid": 1.0, "he": 2.0, "relu": 2.0}
 
 
 def _resolve_backend(backend: Backend | str | None, dtype: str | None) -> Backend:
     if isinstance(backend, Backend):
         return backend if dtype is None else backend.with_dtype(dtype)
     return get_backend(backend, None, dtype)
+
+
+def init_std(weight_init_std: float | str, n_in: int) -> float:
+    """The standard deviation of a layer's initial weights (a number, or a name)."""
+    if isinstance(weight_init_std, str):
+        key = weight_init_std.lower()
+        if key not in INIT_GAINS:
+            raise ValueError(
+                f"weight_init_std must be a positive number or one of "
+                f"{', '.join(INIT_GAINS)}, got {weight_init_std!r}"
+            )
+        return math.sqrt(INIT_GAINS[key] / n_in)
+    v = float(weight_init_std)
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(f"weight_init_std must be a positive number, got {weight_init_std!r}")
+    return v
+
+
+def init_params(
+    sizes: tuple[int, ...], weight_init_std: float | str, seed: int | None
+) -> dict[str, np.ndarray]:
+    """Host float64 initial weights: ``Wi = std_i * standard_normal``, ``bi = 0``, drawn
+    W1, W2, ... in order from ``numpy.random.default_rng(seed)``."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for i in range(1, len(sizes)):
+        std = init_std(weight_init_std, sizes[i - 1])
+        out[f"W{i}"] = std * rng.standard_normal((sizes[i - 1], sizes[i]))
+        out[f"b{i}"] = np.zeros(sizes[i])
+    return out
 
 
 class _OnDevice:
@@ -82,22 +106,26 @@ class SimpleNet(_OnDevice):
     Parameters
     ----------
     W : array_like, shape (2, 3), optional
-        Weights; drawn from a standard normal with ``seed`` when omitted.
+        Weights; drawn from a standard normal with ``seed`` when omitted. A floating ``W``
+        keeps its dtype unless ``dtype`` is given.
     backend : Backend or str, optional
         Default: :func:`xpnet.get_backend`.
+    dtype : str, optional
     seed : int, optional
-
-    Examples
-    --------
-    >>> net = SimpleNet(seed=0)
-    >>> x, t = np.array([0.6, 0.9]), np.array([0, 0, 1])
-    >>> dW = numerical_gradient(lambda w: net.loss(x, t), net.W)  # the chapter's way
     """
 
     def __init__(
-        self, W: Any = None, *, backend: Backend | str | None = None, seed: int | None = None
+        self,
+        W: Any = None,
+        *,
+        backend: Backend | str | None = None,
+        dtype: str | None = None,
+        seed: int | None = None,
     ) -> None:
-        self.backend = _resolve_backend(backend, None)
+        if dtype is None and W is not None:  # a floating W keeps its dtype
+            name = dtype_name(W if hasattr(W, "dtype") else np.asarray(W))
+            dtype = name if name.startswith("float") else None
+        self.backend = _resolve_backend(backend, dtype)
         self.dtype = self.backend.float_dtype
         if W is None:
             W = np.random.default_rng(seed).standard_normal((2, 3))
@@ -113,101 +141,109 @@ class SimpleNet(_OnDevice):
         return cross_entropy_error(softmax(self.predict(x)), self._targets(t, x))
 
 
-class TwoLayerNet(_OnDevice):
-    """The chapter's two-layer net: affine, sigmoid (or relu), affine, softmax.
+class MultiLayerNet(_OnDevice):
+    """The next chapter's fully connected net: (affine, activation) * n, affine, softmax.
 
     Parameters
     ----------
-    input_size, hidden_size, output_size : int
-        784, 50, 10 in the chapter.
-    weight_init_std : float
-        Standard deviation of the initial weights (biases start at 0).
+    input_size : int
+    hidden_size_list : sequence of int
+        One entry per hidden layer (``[100, 100, 100]``).
+    output_size : int
+    activation : {"relu", "sigmoid"}
+    weight_init_std : float or {"relu", "he", "sigmoid", "xavier"}
+        A fixed standard deviation, or per layer sqrt(2/n_in) ("relu"/"he") or
+        sqrt(1/n_in) ("sigmoid"/"xavier"), as the book's MultiLayerNet.
+    weight_decay_lambda : float
+        ``lambda`` of the L2 term ``0.5 * lambda * sum(W**2)`` added to the loss.
     backend : Backend or str, optional
         Default: :func:`xpnet.get_backend` (``XPNET_BACKEND``/``XPNET_DEVICE``).
     dtype : {"float32", "float64", "float16"}, optional
         Parameter dtype; default the backend's float dtype.
     seed : int, optional
         Seed of the host RNG that draws the initial weights.
-    activation : {"sigmoid", "relu"}
 
     Attributes
     ----------
     params : dict
-        ``W1`` (input, hidden), ``b1`` (hidden,), ``W2`` (hidden, output), ``b2`` (output,),
-        arrays of the backend on its device. ``params[k] -= lr * grads[k]`` works on every
-        mutable backend, as in the chapter's training loop.
+        ``W1`` (input, hidden1), ``b1`` (hidden1,), ..., ``bn`` (output,), arrays of the
+        backend on its device; ``params[k] -= lr * grads[k]`` works on mutable backends.
     """
+
+    _HIDDEN = "hidden_size_list[{}]"  # how errors name a hidden size
 
     def __init__(
         self,
         input_size: int,
-        hidden_size: int,
+        hidden_size_list: Any,
         output_size: int,
-        weight_init_std: float = 0.01,
+        activation: str = "relu",
+        weight_init_std: float | str = "relu",
+        weight_decay_lambda: float = 0.0,
         *,
         backend: Backend | str | None = None,
         dtype: str | None = None,
         seed: int | None = None,
-        activation: str = "sigmoid",
     ) -> None:
-        for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
-                        ("output_size", output_size)):  # fmt: skip
-            if int(v) != v or v < 1:
+        sizes = (input_size, *list(hidden_size_list), output_size)
+        hidden = [self._HIDDEN.format(i) for i in range(len(sizes) - 2)]
+        for name, v in zip(["input_size", *hidden, "output_size"], sizes, strict=True):
+            if isinstance(v, bool) or int(v) != v or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if activation not in _ACTIVATIONS:
+        if activation not in ACTIVATIONS:
             raise ValueError(
-                f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}"
+                f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}"
             )
+        wd = float(weight_decay_lambda)
+        if not (math.isfinite(wd) and wd >= 0):
+            raise ValueError(f"weight_decay_lambda must be >= 0, got {weight_decay_lambda!r}")
         self.backend = _resolve_backend(backend, dtype)
         self.dtype = self.backend.float_dtype
         self.activation = activation
-        self._act, self._act_grad_out = _ACTIVATIONS[activation]
-        rng = np.random.default_rng(seed)
-        host = {
-            "W1": weight_init_std * rng.standard_normal((input_size, hidden_size)),
-            "b1": np.zeros(hidden_size),
-            "W2": weight_init_std * rng.standard_normal((hidden_size, output_size)),
-            "b2": np.zeros(output_size),
-        }
+        self.weight_init_std = weight_init_std
+        self.weight_decay_lambda = wd
+        host = init_params(tuple(int(s) for s in sizes), weight_init_std, seed)
         self.params = {k: self.backend.asarray(v, dtype=self.dtype) for k, v in host.items()}
 
     @property
-    def sizes(self) -> tuple[int, int, int]:
-        """``(input_size, hidden_size, output_size)``."""
-        w1, w2 = self.params["W1"], self.params["W2"]
-        return int(w1.shape[0]), int(w1.shape[1]), int(w2.shape[1])
+    def sizes(self) -> tuple[int, ...]:
+        """``(input_size, *hidden_sizes, output_size)``."""
+        n = len(self.params) // 2
+        w = [self.params[f"W{i}"] for i in range(1, n + 1)]
+        return (int(w[0].shape[-2]), *(int(wi.shape[-1]) for wi in w))
+
+    @property
+    def output_size(self) -> int:
+        return self.sizes[-1]
 
     # --- forward -----------------------------------------------------------------------
 
-    def _logits(self, x: Any, scale: float | None = None) -> Any:
-        p = self.params
-        a1 = x @ p["W1"]
-        if scale is not None:  # (x * scale) @ W1, scaling the small (N, H) result
-            a1 = a1 * scale
-        return self._act(a1 + p["b1"]) @ p["W2"] + p["b2"]
+    def logits(self, x: Any, *, scale: float | None = None) -> Any:
+        """Scores before the softmax, shape (N, output_size)."""
+        return forward(self.params, self._input(x), self.activation, scale=scale)[0]
 
     def predict(self, x: Any) -> Any:
-        """Class probabilities, shape (N, output_size) (or (output_size,) for one sample)."""
-        return softmax(self._logits(self._input(x)))
+        """Scores of the last affine layer, shape (N, output_size), as the book's."""
+        return self.logits(x)
 
     def loss(self, x: Any, t: Any) -> Any:
-        """Mean cross-entropy of the batch (stable log-sum-exp form), a 0-d array."""
-        x = self._input(x)
-        return softmax_cross_entropy(self._logits(x), self._targets(t, x))
+        """Mean cross-entropy (stable log-sum-exp form) plus the L2 term, a 0-d array."""
+        x, t = self._batch(x, t)
+        loss = _ce(self.logits(x), t)[0]
+        if self.weight_decay_lambda:
+            loss = loss + decay_term(self.params, self.weight_decay_lambda)
+        return loss
 
     def correct_count(self, x: Any, t: Any, *, scale: float | None = None) -> Any:
         """Number of correctly classified rows, as a 0-d device array (no host sync).
 
-        ``scale`` multiplies the inputs (1/255 for raw pixels), as in
-        :meth:`loss_and_gradient`.
+        ``scale`` multiplies the inputs (1/255 for raw pixels, see :mod:`xpnet.scaling`).
         """
         xp = self.backend.xp
         x = self._input(x)
-        pred = xp.argmax(self._logits(x, scale), axis=-1)
         t = self._targets(t, x)
-        labels = xp.argmax(t, axis=-1) if t.ndim == pred.ndim + 1 else t
-        # count_nonzero: the default integer dtype (int32 under JAX without x64)
-        return xp.count_nonzero(pred == xp.astype(labels, pred.dtype))
+        labels = xp.argmax(t, axis=-1) if t.ndim == x.ndim else t
+        return correct_count(self.params, x, labels, self.activation, scale=scale)
 
     def correct_total(
         self, x: Any, t: Any, *, scale: float | None = None, batch_size: int = EVAL_CHUNK
@@ -232,7 +268,6 @@ class TwoLayerNet(_OnDevice):
         """Fraction of rows whose largest output is the label (t one-hot or labels).
 
         Evaluates in chunks (:meth:`correct_total`) and reads the result back once.
-        ``scale`` multiplies the inputs (1/255 for raw ``uint8`` pixels).
         """
         if x.ndim == 1:  # one sample
             x, t = x[None, ...], t[None, ...]
@@ -242,79 +277,28 @@ class TwoLayerNet(_OnDevice):
     # --- backward ----------------------------------------------------------------------
 
     def gradient(self, x: Any, t: Any) -> dict[str, Any]:
-        """Backprop gradients of :meth:`loss`, the chapter's formulas.
-
-        Returns
-        -------
-        dict
-            ``W1``, ``b1``, ``W2``, ``b2`` with the parameters' shapes, on the device.
-        """
+        """Backprop gradients of :meth:`loss` (weight decay included), params' shapes."""
         return self.loss_and_gradient(x, t)[1]
 
     def loss_and_gradient(
-        self, x: Any, t: Any, *, scale: float | None = None
+        self, x: Any, t: Any, *, scale: float | None = None, step: Any = 1.0
     ) -> tuple[Any, dict[str, Any]]:
-        """:meth:`loss` and :meth:`gradient` from one forward pass.
+        """:meth:`loss` and ``step`` times :meth:`gradient` from one forward pass.
 
         Parameters
         ----------
         x : array, shape (N, input_size) or (input_size,)
         t : array, one-hot (N, output_size) or integer labels (N,)
         scale : float, optional
-            Multiply the inputs by this (1/255 turns raw pixels into [0, 1]). Applied to
-            the (N, hidden) product and the (input, hidden) gradient instead of the much
-            larger input, which is what lets images stay ``uint8`` until this call.
-
-        Returns
-        -------
-        loss : 0-d array on the device
-        grads : dict of arrays, the parameters' shapes
+            Input scale, applied to the first matmul's output (see :mod:`xpnet.mlp`).
+        step : float or array
+            Multiplies the gradients (the SGD loop passes ``lr``).
         """
-        x = self._input(x)
-        t = self._targets(t, x)
-        if x.ndim == 1:  # one sample: a batch of one for the matmuls
-            x = x[None, :]
-            t = t[None, ...]
-        return self._backprop(x, t, scale, 1.0 / x.shape[0])
-
-    def _backprop(self, x: Any, t: Any, scale: float | None, factor: float) -> tuple[Any, Any]:
-        """Loss and ``factor * N`` times the gradients for device arrays x (N, D), t.
-
-        ``factor = 1/N`` gives the gradients; the training loop passes ``lr/N`` so the
-        SGD update is one subtraction per parameter.
-        """
-        xp = self.backend.xp
-        p = self.params
-        a1 = x @ p["W1"]
-        if scale is not None:
-            a1 = a1 * scale
-        z1 = self._act(a1 + p["b1"])
-        a2 = z1 @ p["W2"] + p["b2"]
-        batch = a2.shape[0]
-        if t.ndim != a2.ndim:
-            t = one_hot(t, a2.shape[-1], a2.dtype, xp)
-        # log-softmax once: the loss and y = softmax(a2) share it.
-        shifted = a2 - xp.max(a2, axis=-1, keepdims=True)
-        e = xp.exp(shifted)
-        s = xp.sum(e, axis=-1, keepdims=True)
-        loss = (xp.sum(xp.log(s)) - xp.sum(t * shifted)) / batch
-        dy = (e / s - t) * factor
-        da1 = (dy @ p["W2"].T) * self._act_grad_out(z1)
-        g_b1 = xp.sum(da1, axis=0)
-        if scale is not None:  # scale the (N, H) factor, not the (D, H) product
-            da1 = da1 * scale
-        grads = {"W1": x.T @ da1, "b1": g_b1, "W2": z1.T @ dy, "b2": xp.sum(dy, axis=0)}
-        return loss, grads
-
-    def sgd_step(self, x: Any, t: Any, lr: float, *, scale: float | None = None) -> Any:
-        """One SGD step on device arrays x (N, D) and t; returns the loss before it.
-
-        The same update as ``params[k] -= lr * gradient(x, t)[k]``, with ``lr`` folded into
-        the backward pass and the update done in place where the library allows it.
-        """
-        loss, steps = self._backprop(x, t, scale, lr / x.shape[0])
-        sgd_update(self.params, steps, 1.0)
-        return loss
+        x, t = self._batch(x, t)
+        return loss_and_grads(
+            self.params, x, t, self.activation, scale=scale, step=step,
+            weight_decay=self.weight_decay_lambda,
+        )  # fmt: skip
 
     def numerical_gradient(
         self,
@@ -325,152 +309,77 @@ class TwoLayerNet(_OnDevice):
         method: str = "structured",
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> dict[str, Any]:
-        """Central-difference gradients of :meth:`loss` for all four parameters.
+        """Central-difference gradients of :meth:`loss` for every parameter.
 
         Parameters
         ----------
         x, t : arrays
             Batch and targets (one-hot or labels).
         h : float, optional
-            Step; 1e-4 in float64, larger in float32 (see :func:`xpnet.default_step`).
+            Step; 1e-4 in float64, larger in coarser dtypes (:func:`xpnet.default_step`).
         method : {"structured", "generic"}
-            ``"generic"`` runs :func:`xpnet.numerical_gradient` with ``batched=True`` on each
-            parameter: every perturbation is a full forward pass of a stacked copy.
-            ``"structured"`` (default, much faster) uses the net's shape: a change to
-            ``W1[i, j]`` or ``b1[j]`` moves only hidden unit ``j`` and a change to ``W2`` or
-            ``b2`` only the logits, so the other units' activations are reused; every entry
-            is still a real central difference of the loss.
+            ``"generic"``: a full forward pass of the stacked perturbed copies of each
+            parameter. ``"structured"`` (default, much faster): a change to ``Wl[i, j]`` or
+            ``bl[j]`` moves only unit ``j`` of layer ``l``, so the layers before it are
+            reused; every entry is still a real central difference of the loss.
         max_bytes : int
             Memory bound for one chunk of perturbations.
-
-        Returns
-        -------
-        dict of arrays, the parameters' shapes and dtype
         """
+        x, t = self._batch(x, t)
+        return numerical_gradient_mlp(
+            self.params, x, t, self.activation, weight_decay=self.weight_decay_lambda,
+            h=h, method=method, max_bytes=max_bytes,
+        )  # fmt: skip
+
+    def _batch(self, x: Any, t: Any) -> tuple[Any, Any]:
+        """Device arrays x (N, D) and one-hot t (N, C) in the net's dtype."""
         x = self._input(x)
         t = self._targets(t, x)
-        if dtype_name(self.dtype) != "float64":
-            warnings.warn(
-                f"numerical gradient in {dtype_name(self.dtype)}: use float64 to check gradients",
-                PrecisionWarning,
-                stacklevel=2,
-            )
-        step = default_step(dtype_name(self.dtype)) if h is None else float(h)
-        if method == "generic":
-            return self._numerical_generic(x, t, step, max_bytes)
-        if method != "structured":
-            raise ValueError(f"method must be 'structured' or 'generic', got {method!r}")
-        return _structured_numerical_gradient(self, x, t, step, max_bytes)
-
-    def _numerical_generic(self, x: Any, t: Any, h: float, max_bytes: int) -> dict[str, Any]:
-        xp = self.backend.xp
-        act = self._act
-        if t.ndim == 1 and x.ndim == 2:
-            t = one_hot(t, self.sizes[2], self.dtype, xp)
-
-        def stacked_loss(name: str):
-            def f(stack: Any) -> Any:
-                p = dict(self.params)
-                p[name] = stack
-                if name.startswith("b"):
-                    p[name] = stack[:, None, :]  # (k, 1, n) broadcasts over the batch
-                a2 = act(x @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]
-                return _batched_ce(a2, t, xp)
-
-            return f
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", PrecisionWarning)  # warned once above
-            return {
-                k: numerical_gradient(
-                    stacked_loss(k), self.params[k], h, batched=True, max_bytes=max_bytes
-                )
-                for k in PARAM_NAMES
-            }
+        if x.ndim == 1:  # one sample: a batch of one for the matmuls
+            x, t = x[None, :], t[None, ...]
+        if t.ndim == 1:
+            t = one_hot(t, self.output_size, self.dtype, self.backend.xp)
+        return x, t
 
 
-def _batched_ce(logits: Any, t: Any, xp: Any) -> Any:
-    """Mean softmax cross-entropy for a stack of logits (..., N, C) and one-hot t (N, C)."""
-    m = xp.max(logits, axis=-1, keepdims=True)
-    lse = xp.log(xp.sum(xp.exp(logits - m), axis=-1)) + m[..., 0]
-    return xp.mean(lse - xp.sum(t * logits, axis=-1), axis=-1)
+class TwoLayerNet(MultiLayerNet):
+    """The chapter's two-layer net: affine, sigmoid (or relu), affine, softmax.
 
+    A :class:`MultiLayerNet` with one hidden layer, the chapter's signature and defaults
+    (sigmoid, ``weight_init_std=0.01``), and the chapter's ``predict`` (probabilities).
 
-def _structured_numerical_gradient(
-    net: TwoLayerNet, x: Any, t: Any, h: float, max_bytes: int
-) -> dict[str, Any]:
-    """Central differences of the loss, reusing the activations a perturbation leaves alone."""
-    xp = net.backend.xp
-    p = net.params
-    if x.ndim == 1:
-        x = x[None, :]
-        t = t[None, ...]
-    n_in, n_hidden, n_out = net.sizes
-    if t.ndim == 1:
-        t = one_hot(t, n_out, net.dtype, xp)
-    dev = device_of(x)
-    itemsize = 8 if dtype_name(net.dtype) == "float64" else 4
-    batch = int(x.shape[0])
-    a1 = x @ p["W1"] + p["b1"]  # (N, H)
-    z1 = net._act(a1)
-    a2 = z1 @ p["W2"] + p["b2"]  # (N, C)
-    eye_c = xp.eye(n_out, dtype=net.dtype, device=dev)
+    Parameters
+    ----------
+    input_size, hidden_size, output_size : int
+        784, 50, 10 in the chapter.
+    weight_init_std : float or str
+        Standard deviation of the initial weights (biases start at 0).
+    backend, dtype, seed
+        As for :class:`MultiLayerNet`.
+    activation : {"sigmoid", "relu"}
+    weight_decay_lambda : float
+    """
 
-    def central(loss_plus: Any, loss_minus: Any) -> Any:
-        return (loss_plus - loss_minus) / (2 * h)
+    _HIDDEN = "hidden_size"
 
-    # Memory of one (batch, classes) block of logits with its temporaries, both signs.
-    block = 6 * batch * n_out * itemsize
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        weight_init_std: float | str = 0.01,
+        *,
+        backend: Backend | str | None = None,
+        dtype: str | None = None,
+        seed: int | None = None,
+        activation: str = "sigmoid",
+        weight_decay_lambda: float = 0.0,
+    ) -> None:
+        super().__init__(
+            input_size, [hidden_size], output_size, activation, weight_init_std,
+            weight_decay_lambda, backend=backend, dtype=dtype, seed=seed,
+        )  # fmt: skip
 
-    def chunks(n: int, per_item: int) -> list[tuple[int, int]]:
-        k = max(1, min(n, int(max_bytes) // max(1, per_item)))
-        return [(s, min(n, s + k)) for s in range(0, n, k)]  # stops stay in range
-
-    # Output layer: W2[j, c] moves logit c by h * z1[:, j]; b2[c] moves it by h.
-    def out_layer(shift: Any) -> Any:  # shift (..., N, 1) -> losses (..., C)
-        logits = a2 + shift[..., None, :, :] * eye_c[:, None, :]  # (..., C, N, C)
-        return _batched_ce(logits, t, xp)
-
-    z1_t = xp.permute_dims(z1, (1, 0))[:, :, None]  # (H, N, 1)
-    g_w2 = xp.concat(
-        [
-            central(out_layer(h * z1_t[j0:j1, ...]), out_layer(-h * z1_t[j0:j1, ...]))
-            for j0, j1 in chunks(n_hidden, n_out * block)
-        ],
-        axis=0,
-    )  # (H, C)
-    ones = xp.ones((batch, 1), dtype=net.dtype, device=dev)
-    g_b2 = central(out_layer(h * ones), out_layer(-h * ones))  # (C,)
-
-    # Hidden layer: W1[i, j] moves a1[:, j] by h * x[:, i]; b1[j] by h. Only unit j's
-    # activation changes, and with it the logits by (z1'_j - z1_j) * W2[j, :].
-    w2 = p["W2"][None, :, None, :]  # (1, H, 1, C)
-    units = chunks(n_hidden, block)
-
-    def hidden(shift: Any, j0: int, j1: int) -> Any:  # shift (r, N, 1) -> losses (r, j1-j0)
-        delta = net._act(a1[None, :, j0:j1] + shift) - z1[None, :, j0:j1]  # (r, N, u)
-        delta = xp.permute_dims(delta, (0, 2, 1))[..., None]  # (r, u, N, 1)
-        return _batched_ce(a2 + delta * w2[:, j0:j1, ...], t, xp)
-
-    def hidden_grad(shift: Any) -> Any:  # (r, N, 1) -> (r, H)
-        return xp.concat(
-            [central(hidden(h * shift, j0, j1), hidden(-h * shift, j0, j1)) for j0, j1 in units],
-            axis=1,
-        )
-
-    x_t = xp.permute_dims(x, (1, 0))[:, :, None]  # (D, N, 1)
-    per_row = block * (units[0][1] - units[0][0])
-    g_w1 = xp.concat([hidden_grad(x_t[i0:i1, ...]) for i0, i1 in chunks(n_in, per_row)], axis=0)
-    g_b1 = hidden_grad(ones[None, :, :])[0, :]
-    return {"W1": g_w1, "b1": g_b1, "W2": g_w2, "b2": g_b2}
-
-
-def sgd_update(params: dict[str, Any], grads: dict[str, Any], lr: float) -> None:
-    """``params[k] -= lr * grads[k]``, in place where the library allows it (not JAX)."""
-    in_place = not is_jax_array(next(iter(params.values())))
-    for k, g in grads.items():
-        step = g if lr == 1.0 else lr * g
-        if in_place:
-            params[k] -= step
-        else:
-            params[k] = params[k] - step
+    def predict(self, x: Any) -> Any:
+        """Class probabilities, shape (N, output_size) (or (output_size,) for one sample)."""
+        return softmax(self.logits(x))

@@ -51,6 +51,11 @@ def default_step(name: str) -> float:
     return {"float64": 1e-4, "float32": 5e-3, "float16": 1e-1, "bfloat16": 2e-1}.get(name, 1e-4)
 
 
+def resolve_step(dtype: Any, h: float | None) -> float:
+    """The step for ``dtype`` (:func:`default_step` unless ``h``), warning unless float64."""
+    return _step_for(dtype, h)
+
+
 def _step_for(x: Any, h: float | None) -> float:
     name = dtype_name(x)
     if name != "float64":
@@ -290,3 +295,26 @@ def _vectorize(f: Callable[[Any], Any], xp: Any) -> Callable[[Any], Any]:
         )
 
     return batched
+
+
+def central_difference(
+    f: Callable[[Any], Any],
+    directions: Any,
+    h: float,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    bytes_per_direction: int | None = None,
+) -> Any:
+    """``(f(h*D) - f(-h*D)) / (2h)`` for the stack of directions ``D`` (k, ...), chunked."""
+    xp = namespace(directions)
+    k = int(directions.shape[0])
+    if bytes_per_direction is None:
+        bytes_per_direction = (
+            2 * math.prod(directions.shape[1:]) * xp.finfo(directions.dtype).bits // 8
+        )
+    m = max(1, min(k, int(max_bytes) // max(1, int(bytes_per_direction))))
+    parts = []
+    for s in range(0, k, m):
+        d = directions[s : min(k, s + m), ...]
+        parts.append((f(h * d) - f(-h * d)) / (2 * h))
+    return xp.concat(parts, axis=0)

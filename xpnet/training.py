@@ -11,23 +11,43 @@ import math
 import numbers
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace
+from array_api_compat import array_namespace, is_writeable_array
 
 from ._array import one_hot
-from .backends import dtype_name, to_numpy
-from .nets import TwoLayerNet, sgd_update
-from .numerical import PrecisionWarning
+from ._progress import progress as progress_bar
+from .backends import to_numpy
+from .numerical import PrecisionWarning, resolve_step
+from .optimizers import SGD, Optimizer, hyper_on_device
+from .scaling import input_scale
 
-__all__ = ["TrainHistory", "TrainingDivergedError", "train"]
+__all__ = [
+    "GRADIENT_MODES",
+    "DivergenceWarning",
+    "TrainHistory",
+    "TrainingDivergedError",
+    "train",
+]
+
+
+#: A run "diverged" when its mean loss since the last evaluation is this many times the
+#: loss of its first step (a working run's loss falls from there).
+RUNAWAY_FACTOR = 3.0
+
+#: Options of :func:`train`'s ``gradient``.
+GRADIENT_MODES = ("backprop", "numerical")
 
 
 class TrainingDivergedError(FloatingPointError):
     """The loss became NaN or infinite; the message names the first bad step."""
+
+
+class DivergenceWarning(RuntimeWarning):
+    """The loss climbed far above where it started (the run goes on)."""
 
 
 @dataclass
@@ -44,6 +64,8 @@ class TrainHistory:
         The step (0-based) after which each evaluation ran.
     loop_seconds : float
         Wall time of the loop, evaluations included, device synchronized at the end.
+    diverged : bool
+        The loss became NaN/inf or ran far above where it started.
     """
 
     loss: list[float] = field(default_factory=list)
@@ -51,13 +73,14 @@ class TrainHistory:
     test_acc: list[float] = field(default_factory=list)
     eval_steps: list[int] = field(default_factory=list)
     loop_seconds: float = 0.0
+    diverged: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def train(
-    net: TwoLayerNet,
+    net: Any,
     x_train: Any,
     t_train: Any,
     x_test: Any = None,
@@ -71,21 +94,27 @@ def train(
     eval_interval: int | None = None,
     progress: bool = False,
     on_epoch: Callable[[TrainHistory], None] | None = None,
+    optimizer: Optimizer | None = None,
+    history: TrainHistory | None = None,
 ) -> TrainHistory:
-    """Mini-batch SGD as in the chapter's train_neuralnet.py.
+    """Mini-batch training as in the chapter's train_neuralnet.py.
 
     Parameters
     ----------
-    net : TwoLayerNet
-        Trained in place (``net.params`` are updated).
+    net : TwoLayerNet, MultiLayerNet or any net with ``params``, ``backend``, ``dtype``,
+        ``output_size``, ``loss_and_gradient(x, t, scale=, step=)``,
+        ``correct_total(x, t, scale=)`` (and ``loss``/``numerical_gradient`` for
+        ``gradient="numerical"``). Trained in place (``net.params`` are updated).
     x_train : array, shape (N, D)
         Host or device array. ``uint8`` pixels are kept as bytes on the device and scaled
-        by 1/255 per batch, which keeps memory small; floating data is used as it is.
+        where they meet the first layer (:mod:`xpnet.scaling`); floating data is used as
+        it is.
     t_train : array, shape (N,) integer labels or (N, C) one-hot
     x_test, t_test : arrays, optional
         Evaluated with the train set at every evaluation.
     iters, batch_size, lr : int, int, float
-        The chapter's 10000, 100, 0.1.
+        The chapter's 10000, 100, 0.1. ``lr`` is the learning rate of the default
+        optimizer (SGD) and ignored when ``optimizer`` is given.
     seed : int, optional
         Seed of the host RNG that draws the batches (with replacement, as the chapter's
         ``np.random.choice``).
@@ -94,11 +123,19 @@ def train(
         float64 (a :class:`PrecisionWarning` is given once otherwise).
     eval_interval : int, optional
         Steps between evaluations; default one epoch, ``max(N // batch_size, 1)``. The
-        first evaluation follows step 0, as in the chapter.
+        first evaluation follows step 0, as in the chapter, and the last follows the last
+        step, so the final accuracies are of the final parameters.
     progress : bool
         Show a progress bar (tqdm) with the loss and latest accuracies.
     on_epoch : callable, optional
         Called with the history after every evaluation.
+    optimizer : xpnet.optimizers.Optimizer, optional
+        Default ``SGD(lr)``, whose update is folded into the backward pass.
+    history : TrainHistory, optional
+        The history of an earlier part of this run (same seed, data and
+        ``eval_interval``; net and optimizer restored to where it stopped): training
+        resumes at step ``len(history.loss)``, draws the same batches an uninterrupted
+        run would, and extends ``history``.
 
     Returns
     -------
@@ -108,6 +145,12 @@ def train(
     ------
     TrainingDivergedError
         At the first read-back after the loss became NaN or infinite.
+
+    Warns
+    -----
+    DivergenceWarning
+        Once, at the evaluation where the mean loss since the previous one is more than
+        :data:`RUNAWAY_FACTOR` times the first step's (``history.diverged`` is set).
     """
     _check_args(x_train, t_train, x_test, t_test, iters, batch_size, lr, gradient)
     _check_labels(net, t_train, "t_train")
@@ -115,16 +158,19 @@ def train(
         _check_labels(net, t_test, "t_test")
     if eval_interval is not None and (int(eval_interval) != eval_interval or eval_interval < 1):
         raise ValueError(f"eval_interval must be a positive integer, got {eval_interval!r}")
+    history = TrainHistory() if history is None else history
+    start_step = len(history.loss)
+    if start_step > iters:
+        raise ValueError(f"history already has {start_step} steps, more than iters={iters}")
     b = net.backend
     xp = b.xp
     n_train = int(x_train.shape[0])
     interval = eval_interval or max(n_train // batch_size, 1)
-    if gradient == "numerical" and dtype_name(net.dtype) != "float64":
-        warnings.warn(
-            f"training with numerical gradients in {dtype_name(net.dtype)}: use float64",
-            PrecisionWarning,
-            stacklevel=2,
-        )
+    if gradient == "numerical":
+        resolve_step(net.dtype, None)  # the precision warning, once, here
+    sgd_lr = _folded_lr(optimizer, lr, net.params)
+    if optimizer is None and sgd_lr is None:
+        optimizer = SGD(lr)
 
     # Data to the device once; uint8 pixels stay uint8 (4x less memory than float32).
     x_dev = b.asarray(x_train)
@@ -133,53 +179,90 @@ def train(
     if t_dev.ndim == 2:
         t_hot = xp.astype(t_dev, net.dtype) if t_dev.dtype != net.dtype else t_dev
     else:
-        t_hot = one_hot(t_dev, net.sizes[2], net.dtype, xp)
+        t_hot = one_hot(t_dev, net.output_size, net.dtype, xp)
     test = None if x_test is None else (b.asarray(x_test), b.asarray(t_test))
-    scale = 1.0 / 255.0 if _is_uint8(x_train) else None
-    rng = np.random.default_rng(seed)
-    history = TrainHistory()
+    scale = input_scale(x_dev)
     pending: list[Any] = []  # per-step losses still on the device
+    in_place = is_writeable_array(next(iter(net.params.values())))
 
     def batch_of(rows: Any) -> tuple[Any, Any]:
         xb = xp.take(x_dev, rows, axis=0)
         xb = xp.astype(xb, net.dtype) if xb.dtype != net.dtype else xb
         return xb, xp.take(t_hot, rows, axis=0)
 
-    from ._progress import progress as bar_factory
+    def one_step(xb: Any, tb: Any) -> Any:
+        if gradient == "numerical":
+            xf = xb * scale if scale is not None else xb
+            loss = net.loss(xf, tb)
+            grads = net.numerical_gradient(xf, tb)
+            (optimizer or SGD(sgd_lr)).update(net.params, grads)
+            return loss
+        if sgd_lr is not None:  # SGD: lr folded into backprop, one subtraction each
+            loss, steps = net.loss_and_gradient(xb, tb, scale=scale, step=sgd_lr)
+            for k, g in steps.items():
+                if in_place:
+                    net.params[k] -= g
+                else:
+                    net.params[k] = net.params[k] - g
+            return loss
+        loss, grads = net.loss_and_gradient(xb, tb, scale=scale)
+        optimizer.update(net.params, grads)
+        return loss
 
-    bar = bar_factory(total=iters, disable=not progress, unit="step", desc="train")
+    bar = progress_bar(total=iters, initial=start_step, disable=not progress, unit="step",
+                       desc="train")  # fmt: skip
     start = time.perf_counter()
     with bar, warnings.catch_warnings():
         warnings.simplefilter("ignore", PrecisionWarning)  # warned once above
-        step = 0
-        while step < iters:
-            # One host->device copy of the next chunk of batch indices (at most an epoch).
-            chunk = min(interval - step % interval, iters - step)
-            idx = b.asarray(rng.integers(0, n_train, size=(chunk, batch_size)))
-            for i in range(chunk):
-                xb, tb = batch_of(idx[i, ...])
-                if gradient == "backprop":
-                    loss = net.sgd_step(xb, tb, lr, scale=scale)
-                else:
-                    xb = xb * scale if scale is not None else xb
-                    loss = net.loss(xb, tb)
-                    sgd_update(net.params, net.numerical_gradient(xb, tb), lr)
-                pending.append(loss)
-                if (step + i) % interval == 0:
-                    _evaluate(net, history, step + i, pending, x_dev, t_dev, test, scale)
+        for first, idx_host in batch_chunks(seed, n_train, batch_size, interval, iters,
+                                            start_step):  # fmt: skip
+            idx = b.asarray(idx_host)
+            for i in range(idx_host.shape[0]):
+                step = first + i
+                pending.append(one_step(*batch_of(idx[i, ...])))
+                if step % interval == 0 or step == iters - 1:
+                    _evaluate(net, history, step, pending, x_dev, t_dev, test, scale)
                     bar.set_postfix_str(_postfix(history), refresh=False)
                     if on_epoch is not None:
                         on_epoch(history)
-            step += chunk
-            bar.update(chunk)
+            bar.update(idx_host.shape[0])
         _read_losses(history, pending)
         b.synchronize()
-    history.loop_seconds = time.perf_counter() - start
+    history.loop_seconds += time.perf_counter() - start
     return history
 
 
+def batch_chunks(
+    seed: int | None, n_train: int, batch_size: int, interval: int, iters: int, start: int = 0
+) -> Iterator[tuple[int, np.ndarray]]:
+    """The batch indices of every step, one host draw per evaluation interval.
+
+    Yields ``(first_step, indices)`` with ``indices`` of shape (steps, batch_size). The
+    draws depend only on the arguments (not on ``start``): steps before ``start`` are
+    drawn and dropped, so a resumed run sees the batches of an uninterrupted one.
+    """
+    rng = np.random.default_rng(seed)
+    step = 0
+    while step < iters:
+        chunk = min(interval - step % interval, iters - step)
+        idx = rng.integers(0, n_train, size=(chunk, batch_size))
+        if step + chunk > start:
+            skip = max(0, start - step)
+            yield step + skip, idx[skip:, ...]
+        step += chunk
+
+
+def _folded_lr(optimizer: Optimizer | None, lr: float, params: dict[str, Any]) -> Any:
+    """The learning rate to fold into backprop when the update is plain SGD, else None."""
+    if optimizer is None:
+        return lr
+    if type(optimizer) is SGD:
+        return hyper_on_device(optimizer.hyper["lr"], next(iter(params.values())))
+    return None
+
+
 def _evaluate(
-    net: TwoLayerNet,
+    net: Any,
     history: TrainHistory,
     step: int,
     pending: list[Any],
@@ -193,6 +276,29 @@ def _evaluate(
     history.train_acc.append(_accuracy(net, x_dev, t_dev, scale))
     if test is not None:
         history.test_acc.append(_accuracy(net, *test, scale))
+    _check_runaway(history)
+
+
+def _check_runaway(history: TrainHistory) -> None:
+    """Warn once when the loss since the last evaluation runs far above the first one."""
+    if history.diverged or len(history.loss) < 2:
+        return
+    since = history.eval_steps[-2] + 1 if len(history.eval_steps) > 1 else 0
+    recent = float(np.mean(history.loss[since:]))
+    if is_runaway(history.loss[0], recent):
+        history.diverged = True
+        warnings.warn(
+            f"the loss ran away: mean {recent:.3g} since the last evaluation against "
+            f"{history.loss[0]:.3g} at the first step (step {history.eval_steps[-1]}); "
+            "the learning rate is probably too large: try a smaller lr",
+            DivergenceWarning,
+            stacklevel=4,
+        )
+
+
+def is_runaway(first: Any, recent: Any) -> Any:
+    """Whether a mean loss ``recent`` is far above the first step's loss (elementwise)."""
+    return recent > RUNAWAY_FACTOR * first
 
 
 def _read_losses(history: TrainHistory, pending: list[Any]) -> None:
@@ -206,13 +312,14 @@ def _read_losses(history: TrainHistory, pending: list[Any]) -> None:
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
         where = first + int(bad[0])
+        history.diverged = True
         raise TrainingDivergedError(
             f"loss became {values[bad[0]]} at step {where}; "
-            "the learning rate is probably too large: try a smaller --lr"
+            "the learning rate is probably too large: try a smaller lr"
         )
 
 
-def _accuracy(net: TwoLayerNet, x: Any, t: Any, scale: float | None) -> float:
+def _accuracy(net: Any, x: Any, t: Any, scale: float | None) -> float:
     """Accuracy over a whole set: chunks on the device, one read-back."""
     return int(_host(net.correct_total(x, t, scale=scale))) / int(x.shape[0])
 
@@ -231,13 +338,9 @@ def _host(x: Any) -> np.ndarray:
     return to_numpy(x)
 
 
-def _is_uint8(x: Any) -> bool:
-    return "uint8" in str(x.dtype)
-
-
 def _check_args(x_train, t_train, x_test, t_test, iters, batch_size, lr, gradient) -> None:
-    if gradient not in ("backprop", "numerical"):
-        raise ValueError(f"gradient must be 'backprop' or 'numerical', got {gradient!r}")
+    if gradient not in GRADIENT_MODES:
+        raise ValueError(f"gradient must be one of {GRADIENT_MODES}, got {gradient!r}")
     if int(iters) != iters or iters < 1:
         raise ValueError(f"iters must be a positive integer, got {iters!r}")
     if int(batch_size) != batch_size or batch_size < 1:
@@ -254,7 +357,7 @@ def _check_args(x_train, t_train, x_test, t_test, iters, batch_size, lr, gradien
         raise ValueError(f"x_test has {x_test.shape[0]} rows but t_test has {t_test.shape[0]}")
 
 
-def _check_labels(net: TwoLayerNet, t: Any, name: str) -> None:
+def _check_labels(net: Any, t: Any, name: str) -> None:
     """Labels outside 0..C-1 would become all-zero one-hot rows and a silently wrong loss.
 
     Checked once, before the loop (a single read-back when the labels are on a device).
@@ -262,7 +365,7 @@ def _check_labels(net: TwoLayerNet, t: Any, name: str) -> None:
     if t.ndim != 1:
         return
     host = to_numpy(t)
-    classes = net.sizes[2]
+    classes = net.output_size
     if not np.issubdtype(host.dtype, np.integer):
         raise ValueError(f"{name} must hold integer class labels, got dtype {host.dtype}")
     if host.size and (host.min() < 0 or host.max() >= classes):

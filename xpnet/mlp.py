@@ -1,0 +1,194 @@
+"""The one forward and backward pass of a stack of affine layers, and its loss.
+
+``Affine -> activation -> ... -> Affine -> softmax cross-entropy``, the networks of the
+chapter and the next one. Parameters are ``W1, b1, ..., Wn, bn``; each may carry leading
+model axes: ``W1`` of shape (K, D, H) with ``b1`` of shape (K, 1, H) is K nets at once, and
+``x`` of shape (N, D) (one batch for all K) or (K, N, D). Broadcasting matmul makes a single
+net (``W1`` (D, H), ``b1`` (H,)) the K-less case of the same code.
+
+Raw ``uint8`` pixels may come with ``scale`` (1/255): the first layer multiplies its
+(N, H) product instead of the (N, D) input, so images can stay bytes until here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from array_api_compat import array_namespace
+
+from .functions import relu, relu_grad_from_output, sigmoid, sigmoid_grad_from_output
+
+__all__ = ["ACTIVATIONS", "correct_count", "forward", "loss_and_grads", "param_names"]
+
+#: Hidden activations and their derivatives from their own outputs (backprop keeps the
+#: outputs from the forward pass, so it need not evaluate the activation again).
+ACTIVATIONS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
+    "sigmoid": (sigmoid, sigmoid_grad_from_output),
+    "relu": (relu, relu_grad_from_output),
+}
+
+
+def param_names(n_layers: int) -> tuple[str, ...]:
+    """``("W1", "b1", ..., "Wn", "bn")``."""
+    return tuple(f"{p}{i}" for i in range(1, n_layers + 1) for p in "Wb")
+
+
+def _mT(x: Any) -> Any:
+    xp = array_namespace(x)
+    return xp.matrix_transpose(x) if x.ndim > 2 else xp.permute_dims(x, (1, 0))
+
+
+def forward(
+    params: dict[str, Any],
+    x: Any,
+    activation: str,
+    *,
+    scale: float | None = None,
+    keep: bool = False,
+) -> tuple[Any, list[Any]]:
+    """Logits of the stack of layers.
+
+    Parameters
+    ----------
+    params : dict
+        ``W1, b1, ..., Wn, bn``: ``Wi`` (..., D_in, D_out), ``bi`` (D_out,) or (..., 1, D_out).
+    x : array, shape (N, D) or (..., N, D)
+        Floating, or any dtype when ``scale`` is given (it is multiplied in after the first
+        matmul; the caller casts).
+    activation : {"sigmoid", "relu"}
+    scale : float, optional
+        Input scale (1/255 for raw pixels).
+    keep : bool
+        Also return every layer's input (``x``, then each hidden activation), which the
+        backward pass needs.
+
+    Returns
+    -------
+    logits : array, shape (..., N, C)
+    inputs : list of arrays
+        The layer inputs when ``keep``, else empty.
+    """
+    act = ACTIVATIONS[activation][0]
+    n = len(params) // 2
+    kept = [x] if keep else []
+    h = x
+    for i in range(1, n + 1):
+        a = h @ params[f"W{i}"]
+        if i == 1 and scale is not None:
+            a = a * scale
+        a = a + params[f"b{i}"]
+        if i == n:
+            return a, kept
+        h = act(a)
+        if keep:
+            kept.append(h)
+    raise ValueError("params hold no layer")
+
+
+def softmax_cross_entropy_stats(logits: Any, t_onehot: Any) -> tuple[Any, Any]:
+    """Mean cross-entropy over the rows and ``softmax(logits)``, from one log-sum-exp.
+
+    Parameters
+    ----------
+    logits : array (..., N, C)
+    t_onehot : array (N, C) or (..., N, C), floating
+
+    Returns
+    -------
+    loss : array (...,), mean over N (0-d for one net)
+    probs : array (..., N, C)
+    """
+    xp = array_namespace(logits)
+    shifted = logits - xp.max(logits, axis=-1, keepdims=True)
+    e = xp.exp(shifted)
+    s = xp.sum(e, axis=-1, keepdims=True)
+    per_row = xp.log(s[..., 0]) - xp.sum(t_onehot * shifted, axis=-1)
+    return xp.mean(per_row, axis=-1), e / s
+
+
+def decay_term(params: dict[str, Any], weight_decay: Any) -> Any:
+    """``0.5 * lambda * sum(W**2)`` over every weight matrix, per model (shape (...,))."""
+    xp = array_namespace(params["W1"])
+    total = None
+    for name, w in params.items():
+        if name.startswith("W"):
+            s = xp.sum(w * w, axis=(-2, -1))
+            total = s if total is None else total + s
+    return 0.5 * _per_model(weight_decay) * total
+
+
+def _per_model(v: Any) -> Any:
+    """A hyperparameter of shape (K, 1, 1) as (K,), for per-model losses; numbers pass."""
+    return v if isinstance(v, int | float) else v[..., 0, 0]
+
+
+def loss_and_grads(
+    params: dict[str, Any],
+    x: Any,
+    t_onehot: Any,
+    activation: str,
+    *,
+    scale: float | None = None,
+    step: Any = 1.0,
+    weight_decay: Any = 0.0,
+) -> tuple[Any, dict[str, Any]]:
+    """Loss and ``step`` times its gradient, by backprop, from one forward pass.
+
+    Parameters
+    ----------
+    params, x, activation, scale
+        As for :func:`forward`.
+    t_onehot : array (N, C) or (..., N, C), the params' floating dtype
+    step : float or array (K, 1, 1)
+        Multiplies every gradient: 1 gives the gradient; the SGD loop passes ``lr`` so its
+        update is one subtraction per parameter (the gradient is linear in ``dy``).
+    weight_decay : float or array (K, 1, 1)
+        ``lambda`` of the ``0.5 * lambda * sum(W**2)`` term.
+
+    Returns
+    -------
+    loss : array (...,), per model (0-d for one net), before the update
+    grads : dict, the params' shapes
+    """
+    xp = array_namespace(params["W1"])
+    logits, inputs = forward(params, x, activation, scale=scale, keep=True)
+    loss, probs = softmax_cross_entropy_stats(logits, t_onehot)
+    decays = not (isinstance(weight_decay, int | float) and weight_decay == 0)
+    if decays:
+        loss = loss + decay_term(params, weight_decay)
+    dy = (probs - t_onehot) * (step / logits.shape[-2])
+    grad_out = ACTIVATIONS[activation][1]
+    n = len(params) // 2
+    grads: dict[str, Any] = {}
+    for i in range(n, 0, -1):
+        w, b = params[f"W{i}"], params[f"b{i}"]
+        g_b = xp.sum(dy, axis=-2, keepdims=b.ndim > 1)
+        if i == 1 and scale is not None:  # scale the (N, H) factor, not the (D, H) product
+            dy = dy * scale
+        g_w = _mT(inputs[i - 1]) @ dy
+        if decays:
+            g_w = g_w + (step * weight_decay) * w
+        grads[f"W{i}"], grads[f"b{i}"] = g_w, g_b
+        if i > 1:
+            dy = (dy @ _mT(w)) * grad_out(inputs[i - 1])
+    return loss, {k: grads[k] for k in param_names(n)}
+
+
+def correct_count(
+    params: dict[str, Any],
+    x: Any,
+    labels: Any,
+    activation: str,
+    *,
+    scale: float | None = None,
+) -> Any:
+    """Rows whose largest logit is the label, per model: an integer array (...,).
+
+    ``labels`` are integers (N,); the count stays on the device.
+    """
+    xp = array_namespace(params["W1"])
+    logits, _ = forward(params, x, activation, scale=scale)
+    pred = xp.argmax(logits, axis=-1)
+    # count_nonzero: the default integer dtype (int32 under JAX without x64)
+    return xp.count_nonzero(pred == xp.astype(labels, pred.dtype), axis=-1)

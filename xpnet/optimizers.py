@@ -1,0 +1,314 @@
+"""The next chapter's optimizers, written once against the array API.
+
+Each has the book's interface, ``opt.update(params, grads)``, updating the dict in place,
+and its formulas, defaults and 1e-7 epsilon placement. State (velocities, squared-gradient
+sums) lives on the parameters' device and is updated in place where the library allows it;
+on libraries with immutable arrays (JAX) the dict entries are replaced by new arrays.
+
+Hyperparameters may be Python floats or arrays that broadcast over a leading model axis:
+``lr`` of shape (K, 1, 1) for ``W`` of shape (K, D, H) and ``b`` of shape (K, 1, H) gives K
+stacked models K learning rates with one update.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace, is_writeable_array
+from array_api_compat import device as device_of
+
+from .backends import to_numpy
+
+__all__ = [
+    "OPTIMIZERS",
+    "AdaGrad",
+    "Adam",
+    "Momentum",
+    "Nesterov",
+    "Optimizer",
+    "RMSprop",
+    "SGD",
+    "get_optimizer",
+]
+
+#: Inside the square root's denominator, as in the book.
+EPS = 1e-7
+
+
+class Optimizer:
+    """Common machinery: hyperparameters, per-parameter state, state_dict.
+
+    Subclasses name their hyperparameters in ``HYPER`` (with defaults in ``__init__``) and
+    their per-parameter state in ``SLOTS`` and implement :meth:`_step`.
+    """
+
+    name = ""
+    HYPER: tuple[str, ...] = ("lr",)
+    SLOTS: tuple[str, ...] = ()
+
+    def __init__(self, **hyper: Any) -> None:
+        for k, v in hyper.items():
+            _check_hyper(k, v)
+        self.hyper = dict(hyper)
+        self.iter = 0
+        self.state: dict[str, dict[str, Any]] = {s: {} for s in self.SLOTS}
+        self._dev_hyper: dict[str, Any] | None = None
+
+    def __getattr__(self, key: str) -> Any:  # opt.lr, opt.momentum as in the book
+        hyper = self.__dict__.get("hyper", {})
+        if key in hyper:
+            return hyper[key]
+        raise AttributeError(key)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={_short(v)}" for k, v in self.hyper.items())
+        return f"{type(self).__name__}({args})"
+
+    # --- the update --------------------------------------------------------------------
+
+    def update(self, params: dict[str, Any], grads: dict[str, Any]) -> None:
+        """One step: update ``params`` from ``grads`` (same keys and shapes), in place."""
+        first = next(iter(params.values()))
+        xp = array_namespace(first)
+        if self._dev_hyper is None:
+            self._dev_hyper = {k: hyper_on_device(v, first) for k, v in self.hyper.items()}
+        self.iter += 1
+        in_place = is_writeable_array(first)
+        for key in params:
+            for slot in self.SLOTS:
+                if key not in self.state[slot]:
+                    self.state[slot][key] = xp.zeros_like(params[key])
+            self._step(key, params, grads[key], self._dev_hyper, in_place, xp)
+
+    def _step(self, key, params, g, hp, in_place, xp) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    # --- state -------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Everything needed to resume, as host NumPy arrays keyed by plain strings.
+
+        Keys: ``name``, ``iter``, one per hyperparameter, and ``SLOT.PARAM`` per state
+        array. Saves with ``np.savez`` and loads with ``allow_pickle=False``.
+        """
+        out: dict[str, np.ndarray] = {
+            "name": np.array(self.name),
+            "iter": np.array(self.iter, dtype=np.int64),
+        }
+        for k, v in self.hyper.items():
+            out[k] = np.asarray(v if isinstance(v, int | float) else to_numpy(v), np.float64)
+        for slot, arrays in self.state.items():
+            for key, a in arrays.items():
+                out[f"{slot}.{key}"] = to_numpy(a)
+        return out
+
+    def load_state_dict(self, state: dict[str, Any], params: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output; state arrays go to ``params``' device."""
+        name = str(np.asarray(state.get("name", "")))
+        if name != self.name:
+            raise ValueError(f"optimizer state is for {name!r}, not {self.name!r}")
+        first = next(iter(params.values()))
+        xp = array_namespace(first)
+        hyper = {}
+        for k in self.HYPER:
+            v = np.asarray(state[k])
+            hyper[k] = float(v) if v.ndim == 0 else v
+        self.hyper = hyper
+        self._dev_hyper = None
+        self.iter = int(np.asarray(state["iter"]))
+        self.state = {s: {} for s in self.SLOTS}
+        for slot in self.SLOTS:
+            for key, p in params.items():
+                host = state.get(f"{slot}.{key}")
+                if host is None:
+                    continue
+                if tuple(np.shape(host)) != tuple(p.shape):
+                    raise ValueError(
+                        f"optimizer state {slot}.{key} has shape {np.shape(host)}, "
+                        f"the parameter {tuple(p.shape)}"
+                    )
+                self.state[slot][key] = xp.asarray(
+                    np.asarray(host), dtype=p.dtype, device=device_of(first)
+                )
+
+
+def _set(params: dict[str, Any], key: str, new: Any) -> None:
+    params[key] = new
+
+
+class SGD(Optimizer):
+    """``p -= lr * g``."""
+
+    name = "sgd"
+
+    def __init__(self, lr: Any = 0.01) -> None:
+        super().__init__(lr=lr)
+
+    def _step(self, key, params, g, hp, in_place, xp):
+        if in_place:
+            params[key] -= hp["lr"] * g
+        else:
+            params[key] = params[key] - hp["lr"] * g
+
+
+class Momentum(Optimizer):
+    """``v = momentum * v - lr * g; p += v``."""
+
+    name = "momentum"
+    HYPER = ("lr", "momentum")
+    SLOTS = ("v",)
+
+    def __init__(self, lr: Any = 0.01, momentum: Any = 0.9) -> None:
+        super().__init__(lr=lr, momentum=momentum)
+
+    def _step(self, key, params, g, hp, in_place, xp):
+        v = self.state["v"]
+        if in_place:
+            v[key] *= hp["momentum"]
+            v[key] -= hp["lr"] * g
+            params[key] += v[key]
+        else:
+            v[key] = hp["momentum"] * v[key] - hp["lr"] * g
+            params[key] = params[key] + v[key]
+
+
+class Nesterov(Optimizer):
+    """The book's Nesterov: ``v = m*v - lr*g; p += m*m*v - (1 + m)*lr*g``."""
+
+    name = "nesterov"
+    HYPER = ("lr", "momentum")
+    SLOTS = ("v",)
+
+    def __init__(self, lr: Any = 0.01, momentum: Any = 0.9) -> None:
+        super().__init__(lr=lr, momentum=momentum)
+
+    def _step(self, key, params, g, hp, in_place, xp):
+        m, lr = hp["momentum"], hp["lr"]
+        v = self.state["v"]
+        lr_g = lr * g
+        if in_place:
+            v[key] *= m
+            v[key] -= lr_g
+            params[key] += (m * m) * v[key]
+            params[key] -= (1 + m) * lr_g
+        else:
+            v[key] = m * v[key] - lr_g
+            params[key] = params[key] + (m * m) * v[key] - (1 + m) * lr_g
+
+
+class AdaGrad(Optimizer):
+    """``h += g*g; p -= lr * g / (sqrt(h) + 1e-7)``."""
+
+    name = "adagrad"
+    SLOTS = ("h",)
+
+    def __init__(self, lr: Any = 0.01) -> None:
+        super().__init__(lr=lr)
+
+    def _step(self, key, params, g, hp, in_place, xp):
+        h = self.state["h"]
+        if in_place:
+            h[key] += g * g
+            params[key] -= hp["lr"] * g / (xp.sqrt(h[key]) + EPS)
+        else:
+            h[key] = h[key] + g * g
+            params[key] = params[key] - hp["lr"] * g / (xp.sqrt(h[key]) + EPS)
+
+
+class RMSprop(Optimizer):
+    """``h = decay*h + (1 - decay)*g*g; p -= lr * g / (sqrt(h) + 1e-7)``."""
+
+    name = "rmsprop"
+    HYPER = ("lr", "decay_rate")
+    SLOTS = ("h",)
+
+    def __init__(self, lr: Any = 0.01, decay_rate: Any = 0.99) -> None:
+        super().__init__(lr=lr, decay_rate=decay_rate)
+
+    def _step(self, key, params, g, hp, in_place, xp):
+        d = hp["decay_rate"]
+        h = self.state["h"]
+        if in_place:
+            h[key] *= d
+            h[key] += (1 - d) * g * g
+            params[key] -= hp["lr"] * g / (xp.sqrt(h[key]) + EPS)
+        else:
+            h[key] = d * h[key] + (1 - d) * g * g
+            params[key] = params[key] - hp["lr"] * g / (xp.sqrt(h[key]) + EPS)
+
+
+class Adam(Optimizer):
+    """The book's Adam: bias correction folded into ``lr_t``, 1e-7 outside the root."""
+
+    name = "adam"
+    HYPER = ("lr", "beta1", "beta2")
+    SLOTS = ("m", "v")
+
+    def __init__(self, lr: Any = 0.001, beta1: Any = 0.9, beta2: Any = 0.999) -> None:
+        super().__init__(lr=lr, beta1=beta1, beta2=beta2)
+
+    def update(self, params: dict[str, Any], grads: dict[str, Any]) -> None:
+        self._lr_t = None
+        super().update(params, grads)
+
+    def _step(self, key, params, g, hp, in_place, xp):
+        b1, b2, t = hp["beta1"], hp["beta2"], self.iter
+        if self._lr_t is None:  # once per update, on the host when the betas are floats
+            root = math.sqrt if isinstance(b2, float) else xp.sqrt
+            self._lr_t = hp["lr"] * root(1.0 - b2**t) / (1.0 - b1**t)
+        m, v = self.state["m"], self.state["v"]
+        if in_place:
+            m[key] += (1 - b1) * (g - m[key])
+            v[key] += (1 - b2) * (g * g - v[key])
+            params[key] -= self._lr_t * m[key] / (xp.sqrt(v[key]) + EPS)
+        else:
+            m[key] = m[key] + (1 - b1) * (g - m[key])
+            v[key] = v[key] + (1 - b2) * (g * g - v[key])
+            params[key] = params[key] - self._lr_t * m[key] / (xp.sqrt(v[key]) + EPS)
+
+
+#: Optimizer names, for option lists.
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    c.name: c for c in (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam)
+}
+
+
+def get_optimizer(name: str, **hyper: Any) -> Optimizer:
+    """An optimizer by name (``"sgd"``, ``"momentum"``, ...), with its hyperparameters.
+
+    Hyperparameters the optimizer does not take are an error naming those it does.
+    """
+    key = str(name).lower()
+    if key not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
+    cls = OPTIMIZERS[key]
+    extra = sorted(set(hyper) - set(cls.HYPER))
+    if extra:
+        raise ValueError(f"optimizer {key!r} takes {', '.join(cls.HYPER)}; not {', '.join(extra)}")
+    return cls(**hyper)
+
+
+def _check_hyper(name: str, v: Any) -> None:
+    if isinstance(v, bool):
+        raise ValueError(f"{name} must be a number or an array, got {v!r}")
+    if isinstance(v, int | float):
+        if name == "lr" and not (math.isfinite(v) and v > 0):
+            raise ValueError(f"lr must be a positive finite number, got {v!r}")
+        if name != "lr" and not 0 <= v < 1:
+            raise ValueError(f"{name} must be in [0, 1), got {v!r}")
+
+
+def hyper_on_device(v: Any, like: Any) -> Any:
+    """Python numbers stay numbers (cheapest); arrays move to ``like``'s device and dtype."""
+    xp = array_namespace(like)
+    if isinstance(v, int | float):
+        return float(v)
+    if hasattr(v, "__array_namespace__") and array_namespace(v) is xp:
+        return xp.astype(v, like.dtype) if v.dtype != like.dtype else v
+    return xp.asarray(np.asarray(v), dtype=like.dtype, device=device_of(like))
+
+
+def _short(v: Any) -> str:
+    return repr(v) if isinstance(v, int | float) else f"array{tuple(np.shape(v))}"
