@@ -1,0 +1,508 @@
+"""Many configurations trained at once as one stacked model.
+
+Configs that can share arrays (same layer sizes, activation and optimizer kind) train as
+one model whose parameters carry a leading model axis: ``W1`` of shape (K, D, H). Their
+per-model hyperparameters (learning rate, weight decay, momentum, ...) become arrays of
+shape (K, 1, 1), and every member computes exactly what :func:`xpnet.train` computes for
+that config alone: the same initial weights (host RNG, the config's seed), the same batches
+(configs with one seed share each batch), the same updates.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import time
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace, is_writeable_array
+
+from ._array import one_hot
+from ._progress import progress as progress_bar
+from .backends import Backend, get_backend, to_numpy
+from .mlp import ACTIVATIONS, correct_count, loss_and_grads
+from .nets import EVAL_CHUNK, init_params
+from .optimizers import OPTIMIZERS, SGD, get_optimizer
+from .scaling import input_scale
+from .training import TrainHistory, _check_args, batch_chunks, is_runaway
+
+__all__ = ["DEFAULTS", "SweepRecord", "config_key", "grid", "plan_groups", "run_group",
+           "sample", "sweep"]  # fmt: skip
+
+#: The chapter's recipe: what a config's missing keys mean.
+DEFAULTS: dict[str, Any] = {
+    "lr": 0.1,
+    "hidden_sizes": (50,),
+    "activation": "sigmoid",
+    "weight_init_std": 0.01,
+    "weight_decay": 0.0,
+    "optimizer": "sgd",
+    "seed": 0,
+}
+
+#: Default memory bound of one stacked group (parameters, optimizer state, activations).
+DEFAULT_MAX_BYTES = 1 << 30
+
+_KEYS = set(DEFAULTS) | {"hidden_size"} | {h for c in OPTIMIZERS.values() for h in c.HYPER}
+
+
+@dataclass
+class SweepRecord:
+    """One config's result.
+
+    Attributes
+    ----------
+    config : dict
+        The config as given, with defaults filled in.
+    history : TrainHistory
+        Exactly what :func:`xpnet.train` records for that config alone (up to the
+        evaluation where it diverged, if it did).
+    diverged : bool
+        Its loss became NaN/inf or ran far above where it started; its parameters were
+        frozen there while the rest of its stack trained on.
+    """
+
+    config: dict[str, Any]
+    history: TrainHistory = field(default_factory=TrainHistory)
+    diverged: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"config": self.config, "history": self.history.as_dict(),
+                "diverged": self.diverged}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SweepRecord:
+        return cls(dict(d["config"]), TrainHistory(**d["history"]), bool(d["diverged"]))
+
+
+def normalize(config: dict[str, Any]) -> dict[str, Any]:
+    """A config with the chapter's defaults filled in; unknown keys are an error."""
+    unknown = sorted(set(config) - _KEYS)
+    if unknown:
+        raise ValueError(
+            f"unknown config key(s) {', '.join(unknown)}; known: {', '.join(sorted(_KEYS))}"
+        )
+    c = {**DEFAULTS, **config}
+    if "hidden_size" in config:
+        if "hidden_sizes" in config:
+            raise ValueError("give hidden_size or hidden_sizes, not both")
+        c["hidden_sizes"] = (int(config["hidden_size"]),)
+        del c["hidden_size"]
+    hs = c["hidden_sizes"]
+    c["hidden_sizes"] = (
+        (int(hs),) if isinstance(hs, int | np.integer) else tuple(int(h) for h in hs)
+    )
+    opt = str(c["optimizer"]).lower()
+    if opt not in OPTIMIZERS:
+        raise ValueError(
+            f"unknown optimizer {c['optimizer']!r}; choose one of: {', '.join(OPTIMIZERS)}"
+        )
+    c["optimizer"] = opt
+    hyper = {k: c[k] for k in OPTIMIZERS[opt].HYPER if k in c}
+    extra = sorted(k for k in c if k in _optimizer_keys() and k not in OPTIMIZERS[opt].HYPER)
+    if extra:
+        raise ValueError(f"optimizer {opt!r} takes {', '.join(OPTIMIZERS[opt].HYPER)}; "
+                         f"not {', '.join(extra)}")  # fmt: skip
+    get_optimizer(opt, **hyper)  # validates the values
+    for h in OPTIMIZERS[opt].HYPER:  # the optimizer's own defaults, written out
+        c.setdefault(h, _default_hyper(OPTIMIZERS[opt], h))
+    if c["activation"] not in ACTIVATIONS:
+        raise ValueError(
+            f"activation must be one of {sorted(ACTIVATIONS)}, got {c['activation']!r}"
+        )
+    return c
+
+
+def _optimizer_keys() -> set[str]:
+    return {h for cls in OPTIMIZERS.values() for h in cls.HYPER} - {"lr"}
+
+
+def config_key(config: dict[str, Any]) -> str:
+    """A canonical string for a normalized config (resume matches on it)."""
+    return json.dumps(_jsonable(normalize(config)), sort_keys=True)
+
+
+def _jsonable(c: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in c.items()}
+
+
+def grid(**lists: Any) -> list[dict[str, Any]]:
+    """The Cartesian product of the given values: ``grid(lr=[0.1, 1], seed=[0, 1])``.
+
+    A value that is not a list or tuple is one fixed value.
+    """
+    keys = list(lists)
+    values = [v if isinstance(v, list | tuple) else [v] for v in lists.values()]
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
+
+
+def sample(n: int, *, seed: int = 0, **space: Any) -> list[dict[str, Any]]:
+    """``n`` random configs: a list is a choice, a ``(low, high)`` tuple of positive
+    numbers is log-uniform between them (``lr=(1e-3, 1.0)``), anything else is fixed."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(int(n)):
+        c = {}
+        for k, v in space.items():
+            if isinstance(v, list):
+                c[k] = v[int(rng.integers(len(v)))]
+            elif (
+                isinstance(v, tuple) and len(v) == 2 and all(isinstance(e, int | float) for e in v)
+            ):
+                lo, hi = float(v[0]), float(v[1])
+                if not 0 < lo <= hi:
+                    raise ValueError(f"{k}: a (low, high) range needs 0 < low <= high, got {v}")
+                c[k] = float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+            else:
+                c[k] = v
+        out.append(c)
+    return out
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _group_key(c: dict[str, Any]) -> tuple:
+    return (c["hidden_sizes"], c["activation"], c["optimizer"])
+
+
+def _model_bytes(c: dict[str, Any], d: int, classes: int, batch: int, itemsize: int) -> int:
+    sizes = (d, *c["hidden_sizes"], classes)
+    n_params = sum(a * b + b for a, b in itertools.pairwise(sizes))
+    slots = len(OPTIMIZERS[c["optimizer"]].SLOTS)
+    widest = max(sizes[1:])
+    # params, grads, optimizer state, a saved copy; activations of a batch and an eval chunk
+    return itemsize * ((3 + slots) * n_params + 6 * (batch + EVAL_CHUNK) * widest)
+
+
+def plan_groups(
+    configs: Sequence[dict[str, Any]],
+    *,
+    input_size: int,
+    output_size: int,
+    batch_size: int = 100,
+    itemsize: int = 4,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_models: int | None = None,
+) -> list[list[int]]:
+    """Which configs train together: lists of indices into ``configs``, in order.
+
+    Configs share a group when their layer sizes, activation and optimizer match; a group
+    is split where it would exceed ``max_bytes`` or ``max_models``.
+    """
+    norm = [normalize(c) for c in configs]
+    groups: dict[tuple, list[int]] = {}
+    for i, c in enumerate(norm):
+        groups.setdefault(_group_key(c), []).append(i)
+    out = []
+    for members in groups.values():
+        per = _model_bytes(norm[members[0]], input_size, output_size, batch_size, itemsize)
+        k = max(1, int(max_bytes) // per)
+        if max_models is not None:
+            k = max(1, min(k, int(max_models)))
+        out.extend(members[s : s + k] for s in range(0, len(members), k))
+    return out
+
+
+def sweep(
+    configs: Iterable[dict[str, Any]],
+    x_train: Any,
+    t_train: Any,
+    x_test: Any = None,
+    t_test: Any = None,
+    *,
+    iters: int = 10_000,
+    batch_size: int = 100,
+    backend: Backend | str | None = None,
+    dtype: str | None = None,
+    eval_interval: int | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_models: int | None = None,
+    progress: bool = False,
+    on_result: Callable[[int, SweepRecord], None] | None = None,
+    client: Any = None,
+) -> list[SweepRecord]:
+    """Train every config; configs that can share arrays train as one stacked model.
+
+    Parameters
+    ----------
+    configs : iterable of dict
+        Keys: ``lr``, ``hidden_size`` or ``hidden_sizes``, ``activation``,
+        ``weight_init_std``, ``weight_decay``, ``optimizer`` (a name) and its
+        hyperparameters (``momentum``, ``beta1``, ``beta2``, ``decay_rate``), ``seed``;
+        missing keys take :data:`DEFAULTS` (the chapter's recipe).
+    x_train, t_train, x_test, t_test, iters, batch_size, eval_interval
+        As for :func:`xpnet.train`.
+    backend, dtype
+        Where the stacks train (default :func:`xpnet.get_backend`).
+    max_bytes, max_models : int, optional
+        Bounds on one stacked group.
+    progress : bool
+        One progress bar over every step of every group.
+    on_result : callable, optional
+        ``on_result(index, record)`` as each config finishes (its group's end).
+    client : dask.distributed.Client, optional
+        Run the groups as tasks on a Dask cluster (see :mod:`xpnet.distributed`).
+
+    Returns
+    -------
+    list of SweepRecord, in the order of ``configs``
+    """
+    configs = [normalize(c) for c in configs]
+    if not configs:
+        return []
+    _check_args(x_train, t_train, x_test, t_test, iters, batch_size, 0.1, "backprop")
+    b = backend if isinstance(backend, Backend) else get_backend(backend, None, dtype)
+    if dtype is not None and isinstance(backend, Backend):
+        b = b.with_dtype(dtype)
+    itemsize = b.xp.finfo(b.float_dtype).bits // 8
+    classes = _classes(t_train)
+    groups = plan_groups(configs, input_size=int(x_train.shape[1]), output_size=classes,
+                         batch_size=batch_size, itemsize=itemsize, max_bytes=max_bytes,
+                         max_models=max_models)  # fmt: skip
+    if client is not None:
+        from .distributed import sweep_on_dask
+
+        return sweep_on_dask(client, configs, groups, (x_train, t_train, x_test, t_test),
+                             iters=iters, batch_size=batch_size, backend_name=b.name,
+                             dtype=b.dtype_name, eval_interval=eval_interval,
+                             progress=progress, on_result=on_result)  # fmt: skip
+    results: list[SweepRecord | None] = [None] * len(configs)
+    data = _to_device(b, x_train, t_train, x_test, t_test, classes)
+    bar = progress_bar(total=iters * len(groups), disable=not progress, unit="step",
+                       desc=f"sweep ({len(configs)} configs, {len(groups)} stacks)")  # fmt: skip
+    with bar:
+        for members in groups:
+            records = run_group([configs[i] for i in members], data, iters=iters,
+                                batch_size=batch_size, eval_interval=eval_interval,
+                                on_steps=bar.update)  # fmt: skip
+            for i, rec in zip(members, records, strict=True):
+                results[i] = rec
+                if on_result is not None:
+                    on_result(i, rec)
+    return results  # type: ignore[return-value]
+
+
+def _classes(t: Any) -> int:
+    if t.ndim == 2:
+        return int(t.shape[1])
+    host = to_numpy(t)
+    return max(10, int(host.max()) + 1) if host.size else 10
+
+
+@dataclass
+class DeviceData:
+    """A data set on one backend's device, ready for :func:`run_group`."""
+
+    backend: Backend
+    x: Any
+    labels: Any
+    t_hot: Any
+    test: tuple[Any, Any] | None
+    classes: int
+
+
+def _to_device(b: Backend, x, t, x_test, t_test, classes: int) -> DeviceData:
+    x_dev, t_dev = b.asarray(x), b.asarray(t)
+    xp = b.xp
+    if t_dev.ndim == 2:
+        labels = xp.argmax(t_dev, axis=-1)
+        t_hot = xp.astype(t_dev, b.float_dtype)
+    else:
+        labels = t_dev
+        t_hot = one_hot(t_dev, classes, b.float_dtype, xp)
+    test = None
+    if x_test is not None:
+        tt = b.asarray(t_test)
+        test = (b.asarray(x_test), xp.argmax(tt, axis=-1) if tt.ndim == 2 else tt)
+    return DeviceData(b, x_dev, labels, t_hot, test, classes)
+
+
+def device_data(
+    x_train: Any, t_train: Any, x_test: Any = None, t_test: Any = None, *,
+    backend: Backend | str | None = None, dtype: str | None = None,
+) -> DeviceData:  # fmt: skip
+    """Move a data set to a backend's device once, for several :func:`run_group` calls."""
+    b = backend if isinstance(backend, Backend) else get_backend(backend, None, dtype)
+    return _to_device(b, x_train, t_train, x_test, t_test, _classes(t_train))
+
+
+def _per_model(values: list[float], like: Any, b: Backend) -> Any:
+    """One hyperparameter for K models: a number when they agree, else (K, 1, 1)."""
+    if all(v == values[0] for v in values):
+        return float(values[0])
+    return b.asarray(np.asarray(values, dtype=np.float64).reshape(-1, 1, 1), dtype=like.dtype)
+
+
+def run_group(
+    configs: list[dict[str, Any]],
+    data: DeviceData,
+    *,
+    iters: int,
+    batch_size: int,
+    eval_interval: int | None = None,
+    on_steps: Callable[[int], Any] | None = None,
+) -> list[SweepRecord]:
+    """Train one stackable group of normalized configs as one model; a record each."""
+    b, xp = data.backend, data.backend.xp
+    configs = [normalize(c) for c in configs]
+    first = configs[0]
+    if any(_group_key(c) != _group_key(first) for c in configs):
+        raise ValueError("run_group: configs differ in layer sizes, activation or optimizer")
+    k = len(configs)
+    n_train = int(data.x.shape[0])
+    sizes = (int(data.x.shape[1]), *first["hidden_sizes"], data.classes)
+    interval = eval_interval or max(n_train // batch_size, 1)
+    activation, dtype = first["activation"], b.float_dtype
+
+    # Each member's initial weights, exactly as its own net would draw them.
+    hosts = [init_params(sizes, c["weight_init_std"], c["seed"]) for c in configs]
+    params = {}
+    for name in hosts[0]:
+        stack = np.stack([h[name] for h in hosts])
+        params[name] = b.asarray(stack if name[0] == "W" else stack[:, None, :], dtype=dtype)
+    like = params["W1"]
+    weight_decay = _per_model([c["weight_decay"] for c in configs], like, b)
+    opt_cls = OPTIMIZERS[first["optimizer"]]
+    hyper = {h: _per_model([c[h] for c in configs], like, b) for h in opt_cls.HYPER}
+    optimizer = opt_cls(**hyper)
+    sgd_lr = hyper["lr"] if opt_cls is SGD else None
+    in_place = is_writeable_array(like)
+    active = xp.ones((k, 1, 1), dtype=dtype, device=b.device)
+
+    seeds = sorted({c["seed"] for c in configs})
+    seed_of = [seeds.index(c["seed"]) for c in configs]
+    shared = len(seeds) == 1
+    streams = [batch_chunks(s, n_train, batch_size, interval, iters) for s in seeds]
+    rows_of = None if shared else b.asarray(np.asarray(seed_of))
+    scale = input_scale(data.x)
+
+    records = [SweepRecord(dict(c)) for c in configs]
+    histories = [r.history for r in records]
+    pending: list[Any] = []
+    alive = np.ones(k, dtype=bool)
+    saved = {n: xp.asarray(v, copy=True) for n, v in params.items()}
+
+    def batch(idx_steps: Any, i: int) -> tuple[Any, Any]:
+        if shared:
+            rows = idx_steps[0][i, ...]
+            xb = xp.take(data.x, rows, axis=0)
+            tb = xp.take(data.t_hot, rows, axis=0)
+        else:  # (S, N) rows per seed -> (K, N, D) batches
+            rows = xp.stack([s[i, ...] for s in idx_steps])
+            rows = xp.reshape(xp.take(rows, rows_of, axis=0), (-1,))
+            xb = xp.reshape(xp.take(data.x, rows, axis=0), (k, batch_size, -1))
+            tb = xp.reshape(xp.take(data.t_hot, rows, axis=0), (k, batch_size, -1))
+        return (xp.astype(xb, dtype) if xb.dtype != dtype else xb), tb
+
+    def one_step(xb: Any, tb: Any) -> Any:
+        step = sgd_lr if sgd_lr is not None else 1.0
+        loss, grads = loss_and_grads(params, xb, tb, activation, scale=scale, step=step,
+                                     weight_decay=weight_decay)  # fmt: skip
+        if sgd_lr is None:
+            optimizer.update(params, grads)
+        elif in_place:
+            for n, g in grads.items():
+                params[n] -= g
+        else:
+            for n, g in grads.items():
+                params[n] = params[n] - g
+        if not bool(alive.all()):  # frozen members keep their parameters
+            for n in params:
+                params[n] = xp.where(active > 0, params[n], saved[n])
+        return loss
+
+    start = time.perf_counter()
+    with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
+        # a diverging member may overflow before it is frozen; the others are unaffected
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for chunks in zip(*streams, strict=True):
+            first_step = chunks[0][0]
+            idx = [b.asarray(c[1]) for c in chunks]
+            n_steps = chunks[0][1].shape[0]
+            for i in range(n_steps):
+                step = first_step + i
+                pending.append(one_step(*batch(idx, i)))
+                if step % interval == 0 or step == iters - 1:
+                    if _evaluate_group(params, saved, active, alive, histories, records,
+                                       pending, step, data, activation, scale):  # fmt: skip
+                        active = b.asarray(alive.astype(np.float64).reshape(k, 1, 1),
+                                           dtype=dtype)  # fmt: skip
+            if on_steps is not None:
+                on_steps(n_steps)
+        b.synchronize()
+    seconds = time.perf_counter() - start
+    for h in histories:
+        h.loop_seconds = seconds
+    return records
+
+
+def _default_hyper(cls: type, name: str) -> float:
+    import inspect
+
+    return float(inspect.signature(cls.__init__).parameters[name].default)
+
+
+def _evaluate_group(params, saved, active, alive, histories, records, pending, step, data,
+                    activation, scale) -> bool:  # fmt: skip
+    """Read the losses back, evaluate all K models, freeze new divergers; True if any."""
+    xp = data.backend.xp
+    losses = to_numpy(xp.stack(pending))  # (steps, K)
+    pending.clear()
+    newly = []
+    for m in np.flatnonzero(alive):
+        h = histories[m]
+        col = losses[:, m]
+        bad = np.flatnonzero(~np.isfinite(col))
+        if bad.size:  # keep the losses up to the first bad one, as train() raises there
+            h.loss.extend(float(v) for v in col[: bad[0] + 1])
+            newly.append(m)
+            continue
+        since = len(h.loss)
+        h.loss.extend(float(v) for v in col)
+        if is_runaway(h.loss[0], float(np.mean(h.loss[since:]))) and since > 0:
+            newly.append(m)
+    counts = _counts(params, data.x, data.labels, activation, scale)
+    test = None
+    if data.test is not None:
+        test = _counts(params, data.test[0], data.test[1], activation, scale)
+    n_train = int(data.x.shape[0])
+    for m in np.flatnonzero(alive):
+        h = histories[m]
+        if m in newly and not np.isfinite(h.loss[-1]):
+            continue  # NaN: no evaluation of broken parameters
+        h.eval_steps.append(step)
+        h.train_acc.append(int(counts[m]) / n_train)
+        if test is not None:
+            h.test_acc.append(int(test[m]) / int(data.test[0].shape[0]))
+    for m in newly:
+        alive[m] = False
+        records[m].diverged = histories[m].diverged = True
+    if newly:  # restore the last evaluated parameters of the new divergers, then freeze
+        keep = data.backend.asarray(alive.astype(np.float64).reshape(-1, 1, 1),
+                                    dtype=params["W1"].dtype)  # fmt: skip
+        for n in params:
+            params[n] = xp.where(keep > 0, params[n], saved[n])
+    for n in params:
+        saved[n] = xp.asarray(params[n], copy=True)
+    return bool(newly)
+
+
+def _counts(params, x, labels, activation, scale) -> np.ndarray:
+    """Correct rows per model over a whole set, in chunks; one read-back."""
+    n = int(x.shape[0])
+    total = None
+    for s in range(0, n, EVAL_CHUNK):
+        e = min(n, s + EVAL_CHUNK)
+        xc = x[s:e, ...]
+        if xc.dtype != params["W1"].dtype:
+            xc = array_namespace(xc).astype(xc, params["W1"].dtype)  # once for all K
+        c = correct_count(params, xc, labels[s:e, ...], activation, scale=scale)
+        total = c if total is None else total + c
+    return to_numpy(total)
