@@ -31,8 +31,16 @@ from .optimizers import OPTIMIZERS, SGD, get_optimizer
 from .scaling import input_scale
 from .training import TrainHistory, _check_args, batch_chunks, is_runaway
 
-__all__ = ["DEFAULTS", "SweepRecord", "config_key", "grid", "plan_groups", "run_group",
-           "sample", "sweep"]  # fmt: skip
+__all__ = [
+    "DEFAULTS",
+    "SweepRecord",
+    "config_key",
+    "grid",
+    "plan_groups",
+    "run_group",
+    "sample",
+    "sweep",
+]
 
 #: The chapter's recipe: what a config's missing keys mean.
 DEFAULTS: dict[str, Any] = {
@@ -72,8 +80,11 @@ class SweepRecord:
     diverged: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"config": self.config, "history": self.history.as_dict(),
-                "diverged": self.diverged}  # fmt: skip
+        return {
+            "config": self.config,
+            "history": self.history.as_dict(),
+            "diverged": self.diverged,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SweepRecord:
@@ -106,8 +117,9 @@ def normalize(config: dict[str, Any]) -> dict[str, Any]:
     hyper = {k: c[k] for k in OPTIMIZERS[opt].HYPER if k in c}
     extra = sorted(k for k in c if k in _optimizer_keys() and k not in OPTIMIZERS[opt].HYPER)
     if extra:
-        raise ValueError(f"optimizer {opt!r} takes {', '.join(OPTIMIZERS[opt].HYPER)}; "
-                         f"not {', '.join(extra)}")  # fmt: skip
+        raise ValueError(
+            f"optimizer {opt!r} takes {', '.join(OPTIMIZERS[opt].HYPER)}; not {', '.join(extra)}"
+        )
     get_optimizer(opt, **hyper)  # validates the values
     for h in OPTIMIZERS[opt].HYPER:  # the optimizer's own defaults, written out
         c.setdefault(h, _default_hyper(OPTIMIZERS[opt], h))
@@ -263,25 +275,49 @@ def sweep(
         b = b.with_dtype(dtype)
     itemsize = b.xp.finfo(b.float_dtype).bits // 8
     classes = _classes(t_train)
-    groups = plan_groups(configs, input_size=int(x_train.shape[1]), output_size=classes,
-                         batch_size=batch_size, itemsize=itemsize, max_bytes=max_bytes,
-                         max_models=max_models)  # fmt: skip
+    groups = plan_groups(
+        configs,
+        input_size=int(x_train.shape[1]),
+        output_size=classes,
+        batch_size=batch_size,
+        itemsize=itemsize,
+        max_bytes=max_bytes,
+        max_models=max_models,
+    )
     if client is not None:
         from .distributed import sweep_on_dask
 
-        return sweep_on_dask(client, configs, groups, (x_train, t_train, x_test, t_test),
-                             iters=iters, batch_size=batch_size, backend_name=b.name,
-                             dtype=b.dtype_name, eval_interval=eval_interval,
-                             progress=progress, on_result=on_result)  # fmt: skip
+        return sweep_on_dask(
+            client,
+            configs,
+            groups,
+            (x_train, t_train, x_test, t_test),
+            iters=iters,
+            batch_size=batch_size,
+            backend_name=b.name,
+            dtype=b.dtype_name,
+            eval_interval=eval_interval,
+            progress=progress,
+            on_result=on_result,
+        )
     results: list[SweepRecord | None] = [None] * len(configs)
     data = _to_device(b, x_train, t_train, x_test, t_test, classes)
-    bar = progress_bar(total=iters * len(groups), disable=not progress, unit="step",
-                       desc=f"sweep ({len(configs)} configs, {len(groups)} stacks)")  # fmt: skip
+    bar = progress_bar(
+        total=iters * len(groups),
+        disable=not progress,
+        unit="step",
+        desc=f"sweep ({len(configs)} configs, {len(groups)} stacks)",
+    )
     with bar:
         for members in groups:
-            records = run_group([configs[i] for i in members], data, iters=iters,
-                                batch_size=batch_size, eval_interval=eval_interval,
-                                on_steps=bar.update)  # fmt: skip
+            records = run_group(
+                [configs[i] for i in members],
+                data,
+                iters=iters,
+                batch_size=batch_size,
+                eval_interval=eval_interval,
+                on_steps=bar.update,
+            )
             for i, rec in zip(members, records, strict=True):
                 results[i] = rec
                 if on_result is not None:
@@ -325,9 +361,14 @@ def _to_device(b: Backend, x, t, x_test, t_test, classes: int) -> DeviceData:
 
 
 def device_data(
-    x_train: Any, t_train: Any, x_test: Any = None, t_test: Any = None, *,
-    backend: Backend | str | None = None, dtype: str | None = None,
-) -> DeviceData:  # fmt: skip
+    x_train: Any,
+    t_train: Any,
+    x_test: Any = None,
+    t_test: Any = None,
+    *,
+    backend: Backend | str | None = None,
+    dtype: str | None = None,
+) -> DeviceData:
     """Move a data set to a backend's device once, for several :func:`run_group` calls."""
     b = backend if isinstance(backend, Backend) else get_backend(backend, None, dtype)
     return _to_device(b, x_train, t_train, x_test, t_test, _classes(t_train))
@@ -403,8 +444,9 @@ def run_group(
 
     def one_step(xb: Any, tb: Any) -> Any:
         step = sgd_lr if sgd_lr is not None else 1.0
-        loss, grads = loss_and_grads(params, xb, tb, activation, scale=scale, step=step,
-                                     weight_decay=weight_decay)  # fmt: skip
+        loss, grads = loss_and_grads(
+            params, xb, tb, activation, scale=scale, step=step, weight_decay=weight_decay
+        )
         if sgd_lr is None:
             optimizer.update(params, grads)
         elif in_place:
@@ -430,10 +472,20 @@ def run_group(
                 step = first_step + i
                 pending.append(one_step(*batch(idx, i)))
                 if step % interval == 0 or step == iters - 1:
-                    if _evaluate_group(params, saved, active, alive, histories, records,
-                                       pending, step, data, activation, scale):  # fmt: skip
-                        active = b.asarray(alive.astype(np.float64).reshape(k, 1, 1),
-                                           dtype=dtype)  # fmt: skip
+                    if _evaluate_group(
+                        params,
+                        saved,
+                        active,
+                        alive,
+                        histories,
+                        records,
+                        pending,
+                        step,
+                        data,
+                        activation,
+                        scale,
+                    ):
+                        active = b.asarray(alive.astype(np.float64).reshape(k, 1, 1), dtype=dtype)
             if on_steps is not None:
                 on_steps(n_steps)
         b.synchronize()
@@ -449,8 +501,9 @@ def _default_hyper(cls: type, name: str) -> float:
     return float(inspect.signature(cls.__init__).parameters[name].default)
 
 
-def _evaluate_group(params, saved, active, alive, histories, records, pending, step, data,
-                    activation, scale) -> bool:  # fmt: skip
+def _evaluate_group(
+    params, saved, active, alive, histories, records, pending, step, data, activation, scale
+) -> bool:
     """Read the losses back, evaluate all K models, freeze new divergers; True if any."""
     xp = data.backend.xp
     losses = to_numpy(xp.stack(pending))  # (steps, K)
@@ -485,8 +538,9 @@ def _evaluate_group(params, saved, active, alive, histories, records, pending, s
         alive[m] = False
         records[m].diverged = histories[m].diverged = True
     if newly:  # restore the last evaluated parameters of the new divergers, then freeze
-        keep = data.backend.asarray(alive.astype(np.float64).reshape(-1, 1, 1),
-                                    dtype=params["W1"].dtype)  # fmt: skip
+        keep = data.backend.asarray(
+            alive.astype(np.float64).reshape(-1, 1, 1), dtype=params["W1"].dtype
+        )
         for n in params:
             params[n] = xp.where(keep > 0, params[n], saved[n])
     for n in params:

@@ -1,0 +1,352 @@
+"""``xpnet-sweep`` (scripts/sweep.py): a grid of configs as stacked models, with resume.
+
+Each flag takes one or more values and the sweep is their product. Results stream to
+``OUT/results.jsonl`` as configs finish (one JSON line each, appended atomically); a rerun
+with the same ``--out`` skips finished configs. At the end: a summary table sorted by final
+test accuracy (mean ± std over seeds), ``summary.csv`` and figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .backends import BackendError, get_backend
+from .data import DataError, load_mnist
+from .mlp import ACTIVATIONS
+from .optimizers import OPTIMIZERS
+from .sweep import SweepRecord, config_key, grid, normalize, sweep
+
+__all__ = ["PRESETS", "read_results", "sweep_main"]
+
+#: The next chapter's two comparisons (the book's ch06 scripts): 784-[100]*4-10, relu,
+#: batch 128, 2000 steps, each as one sweep.
+PRESETS: dict[str, dict[str, Any]] = {
+    "optimizer-compare": {
+        "configs": [
+            {"optimizer": "sgd", "lr": 0.01},
+            {"optimizer": "momentum", "lr": 0.01},
+            {"optimizer": "adagrad", "lr": 0.01},
+            {"optimizer": "adam", "lr": 0.001},
+        ],
+        "label": "optimizer",
+    },
+    "weight-init-compare": {
+        "configs": [
+            {"weight_init_std": 0.01, "lr": 0.01},
+            {"weight_init_std": "xavier", "lr": 0.01},
+            {"weight_init_std": "he", "lr": 0.01},
+        ],
+        "label": "weight_init_std",
+    },
+}
+_PRESET_COMMON = {"hidden_sizes": (100, 100, 100, 100), "activation": "relu"}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="xpnet-sweep",
+        description="Train the product of the given values as stacked models.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    g = p.add_argument_group("backend (defaults from XPNET_BACKEND, XPNET_DEVICE, XPNET_DTYPE)")
+    g.add_argument("--backend", help="numpy, array_api_strict, torch, cupy or jax")
+    g.add_argument("--device", help="cpu, cuda, device1, ...")
+    g.add_argument("--dtype", choices=("float32", "float64"))
+    p.add_argument(
+        "--dataset", choices=("mnist", "mnist-sample", "fashion-mnist"), default="mnist"
+    )
+    p.add_argument("--data-dir", type=Path, help="folder with the four IDX .gz files")
+    s = p.add_argument_group("the grid (each flag takes one or more values)")
+    s.add_argument("--lr", type=float, nargs="+", default=[0.1])
+    s.add_argument("--hidden-size", type=int, nargs="+", default=[50])
+    s.add_argument(
+        "--hidden-sizes",
+        nargs="+",
+        metavar="H1,H2,...",
+        help="layer lists such as 100,100,100 (instead of --hidden-size)",
+    )
+    s.add_argument("--activation", nargs="+", choices=sorted(ACTIVATIONS), default=["sigmoid"])
+    s.add_argument("--optimizer", nargs="+", choices=list(OPTIMIZERS), default=["sgd"])
+    s.add_argument(
+        "--weight-init-std", nargs="+", default=["0.01"], help="numbers or xavier/sigmoid/he/relu"
+    )
+    s.add_argument("--weight-decay", type=float, nargs="+", default=[0.0])
+    for flag in ("momentum", "beta1", "beta2", "decay-rate"):
+        s.add_argument(
+            f"--{flag}",
+            type=float,
+            nargs="+",
+            help="(optimizers that take it; default: the optimizer's own)",
+        )
+    s.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 for every config")
+    s.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="the book's ch06 comparison (ignores the grid flags)",
+    )
+    p.add_argument(
+        "--iters", type=int, help="steps per config (default: 10000; 2000 with --preset)"
+    )
+    p.add_argument("--batch-size", type=int, help="(default: 100; 128 with --preset)")
+    p.add_argument("--eval-interval", type=int, help="steps between evaluations (an epoch)")
+    p.add_argument("--max-models", type=int, help="at most this many models per stack")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/sweep"),
+        help="results.jsonl, summary.csv and figures go here; rerun to resume",
+    )
+    p.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run on a Dask scheduler (tcp://host:8786) or local:N worker processes",
+    )
+    for part in ("ca", "cert", "key"):
+        p.add_argument(f"--dask-tls-{part}", type=Path, help=f"TLS {part} file for --dask")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def build_configs(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The configs the flags describe (a preset, or the product of the grid flags)."""
+    seeds = list(range(args.seeds))
+    if args.preset:
+        base = [{**_PRESET_COMMON, **c} for c in PRESETS[args.preset]["configs"]]
+        return [{**c, "seed": s} for s in seeds for c in base]
+    if args.hidden_sizes:
+        try:
+            layers = [tuple(int(h) for h in v.split(",")) for v in args.hidden_sizes]
+        except ValueError:
+            raise ValueError(
+                f"--hidden-sizes takes lists like 100,100; got {args.hidden_sizes}"
+            ) from None
+    else:
+        layers = [(h,) for h in args.hidden_size]
+    inits = [_init_value(v) for v in args.weight_init_std]
+    lists: dict[str, Any] = {
+        "lr": args.lr,
+        "hidden_sizes": layers,
+        "activation": args.activation,
+        "weight_init_std": inits,
+        "weight_decay": args.weight_decay,
+        "seed": seeds,
+    }
+    configs = []
+    for opt in args.optimizer:
+        extra = {}
+        for name in OPTIMIZERS[opt].HYPER:
+            values = getattr(args, name, None)
+            if name != "lr" and values:
+                extra[name] = values
+        configs += grid(optimizer=opt, **lists, **extra)
+    return configs
+
+
+def _init_value(v: str) -> float | str:
+    try:
+        return float(v)
+    except ValueError:
+        return v
+
+
+def read_results(path: Path) -> dict[str, SweepRecord]:
+    """Finished configs in ``results.jsonl`` by :func:`config_key`; a torn last line (a
+    killed write) is ignored."""
+    out: dict[str, SweepRecord] = {}
+    if not path.is_file():
+        return out
+    for line in path.read_text().splitlines():
+        try:
+            rec = SweepRecord.from_dict(json.loads(line))
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+        out[config_key(rec.config)] = rec
+    return out
+
+
+def append_result(path: Path, record: SweepRecord) -> None:
+    """One line per record in one ``write`` to an ``O_APPEND`` file, then fsync."""
+    line = json.dumps(_plain(record.as_dict()), allow_nan=True) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        os.write(fd, line.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_plain(x) for x in v]
+    return v
+
+
+def summarize(records: list[SweepRecord]) -> list[dict[str, Any]]:
+    """Rows of configs that differ only in seed: mean and std of the final test accuracy."""
+    groups: dict[str, list[SweepRecord]] = {}
+    for r in records:
+        c = {k: v for k, v in normalize(r.config).items() if k != "seed"}
+        groups.setdefault(json.dumps(_plain(c), sort_keys=True), []).append(r)
+    rows = []
+    for key, recs in groups.items():
+        acc = [r.history.test_acc[-1] if r.history.test_acc else float("nan") for r in recs]
+        rows.append(
+            {
+                **json.loads(key),
+                "seeds": len(recs),
+                "test_acc_mean": float(np.mean(acc)),
+                "test_acc_std": float(np.std(acc)),
+                "diverged": sum(r.diverged for r in recs),
+            }
+        )
+    rows.sort(key=lambda r: -np.nan_to_num(r["test_acc_mean"], nan=-1.0))
+    return rows
+
+
+def _varying(rows: list[dict[str, Any]]) -> list[str]:
+    skip = {"seeds", "test_acc_mean", "test_acc_std", "diverged"}
+    keys = [k for k in rows[0] if k not in skip]
+    return [k for k in keys if len({json.dumps(r[k]) for r in rows}) > 1]
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    cols = _varying(rows) or ["lr"]
+    head = " ".join(f"{c:>16}" for c in cols) + "   test acc (mean ± std)  seeds  diverged"
+    lines = [head]
+    for r in rows:
+        vals = " ".join(f"{_fmt(r[c]):>16}" for c in cols)
+        lines.append(
+            f"{vals}   {r['test_acc_mean']:.4f} ± {r['test_acc_std']:.4f}"
+            f"      {r['seeds']:>5}  {r['diverged']:>8}"
+        )
+    return "\n".join(lines)
+
+
+def _fmt(v: Any) -> str:
+    return ",".join(map(str, v)) if isinstance(v, list | tuple) else str(v)
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: _fmt(v) for k, v in r.items()})
+
+
+def sweep_main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``xpnet-sweep``; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    prog = "xpnet-sweep"
+    try:
+        for flag in ("iters", "batch_size", "seeds"):
+            if getattr(args, flag) is not None and getattr(args, flag) < 1:
+                raise ValueError(f"--{flag.replace('_', '-')} must be a positive integer")
+        if args.iters is None:
+            args.iters = 2000 if args.preset else 10_000
+        if args.batch_size is None:
+            args.batch_size = 128 if args.preset else 100
+        configs = build_configs(args)
+        keys = [config_key(c) for c in configs]
+        args.out.mkdir(parents=True, exist_ok=True)
+        probe = args.out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+        backend = get_backend(args.backend, args.device, args.dtype)
+    except (ValueError, OSError, BackendError) as exc:
+        parser.exit(2, f"{prog}: error: {exc}\n")
+    results_path = args.out / "results.jsonl"
+    done = read_results(results_path)
+    todo = [i for i, k in enumerate(keys) if k not in done]
+    print(
+        f"{prog}: {len(configs)} configs, {len(configs) - len(todo)} already in "
+        f"{results_path}, {len(todo)} to train on {backend.name} {backend.dtype_name}"
+    )
+    try:
+        (x, t), (xt, tt) = load_mnist(
+            normalize=False, dataset=args.dataset, data_dir=args.data_dir
+        )
+    except DataError as exc:
+        parser.exit(1, f"{prog}: error: {exc}\n")
+    finished = [0]
+
+    def on_result(i: int, rec: SweepRecord) -> None:
+        append_result(results_path, rec)
+        finished[0] += 1
+
+    try:
+        if todo:
+            todo_configs = [configs[i] for i in todo]
+            kw = {
+                "iters": args.iters,
+                "batch_size": args.batch_size,
+                "backend": backend,
+                "eval_interval": args.eval_interval,
+                "max_models": args.max_models,
+                "progress": not args.quiet,
+                "on_result": on_result,
+            }
+            if args.dask:
+                from .distributed import connect
+
+                with connect(
+                    args.dask,
+                    tls_ca=args.dask_tls_ca,
+                    tls_cert=args.dask_tls_cert,
+                    tls_key=args.dask_tls_key,
+                ) as client:
+                    sweep(todo_configs, x, t, xt, tt, client=client, **kw)
+            else:
+                sweep(todo_configs, x, t, xt, tt, **kw)
+    except KeyboardInterrupt:
+        print(
+            f"{prog}: interrupted; {len(configs) - len(todo) + finished[0]} of {len(configs)} "
+            f"configs finished, kept in {results_path} (rerun to resume)",
+            file=sys.stderr,
+        )
+        return 130
+    except (ValueError, MemoryError) as exc:
+        parser.exit(1, f"{prog}: error: {exc}\n")
+    done = read_results(results_path)
+    records = [done[k] for k in keys]
+    rows = summarize(records)
+    _write_csv(args.out / "summary.csv", rows)
+    print(_table(rows))
+    figures = _figures(args, records, rows)
+    print(
+        f"{prog}: wrote {results_path}, {args.out / 'summary.csv'}"
+        + "".join(f", {f}" for f in figures)
+    )
+    return 0
+
+
+def _figures(args: argparse.Namespace, records: list[SweepRecord], rows) -> list[Path]:
+    try:
+        from .sweep_plots import plot_heatmap, plot_loss_curves
+    except ImportError:
+        return []
+    out = []
+    label = PRESETS[args.preset]["label"] if args.preset else None
+    fig = plot_loss_curves(
+        records, label=label, smooth=bool(args.preset), title=args.preset or "sweep"
+    )
+    out.append(args.out / "curves.png")
+    fig.savefig(out[-1], dpi=100)
+    varying = _varying(rows)
+    if len(varying) == 2:
+        fig = plot_heatmap(rows, *varying)
+        out.append(args.out / "heatmap.png")
+        fig.savefig(out[-1], dpi=100)
+    return out

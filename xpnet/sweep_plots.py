@@ -1,0 +1,112 @@
+"""Figures of a sweep: loss curves per config and a heatmap of final test accuracy."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+__all__ = ["plot_heatmap", "plot_loss_curves", "smooth_curve"]
+
+
+def smooth_curve(x: Any) -> np.ndarray:
+    """The book's loss smoothing: an 11-point Kaiser window (beta 2), same length."""
+    x = np.asarray(x, dtype=np.float64)
+    window = 11
+    if x.size < window:
+        return x
+    s = np.r_[x[window - 1 : 0 : -1], x, x[-1:-window:-1]]
+    w = np.kaiser(window, 2)
+    y = np.convolve(w / w.sum(), s, mode="valid")
+    return y[5 : len(y) - 5]
+
+
+def _label(config: dict[str, Any], keys: list[str]) -> str:
+    return ", ".join(f"{k}={_short(config[k])}" for k in keys) or "config"
+
+
+def _short(v: Any) -> str:
+    return ",".join(map(str, v)) if isinstance(v, list | tuple) else str(v)
+
+
+def plot_loss_curves(
+    records: list[Any], *, label: str | None = None, smooth: bool = False, title: str = "sweep"
+):
+    """Training loss against step, one line per config (seed 0 of each), as the book's
+    ch06 comparison figures; returns the matplotlib Figure."""
+    from matplotlib.figure import Figure
+
+    configs = [r.config for r in records]
+    keys = (
+        [label]
+        if label
+        else [
+            k
+            for k in configs[0]
+            if k != "seed" and len({json.dumps(_plain(c[k])) for c in configs}) > 1
+        ]
+    )
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.add_subplot()
+    seen = set()
+    for r in records:
+        name = _label(r.config, keys)
+        if name in seen:  # one line per config: the first seed
+            continue
+        seen.add(name)
+        loss = np.asarray(r.history.loss, dtype=np.float64)
+        y = smooth_curve(loss) if smooth else loss
+        ax.plot(np.arange(y.size), y, label=name + (" (diverged)" if r.diverged else ""))
+    ax.set_xlabel("iterations")
+    ax.set_ylabel("loss")
+    finite = [
+        np.nanmax(np.where(np.isfinite(r.history.loss), r.history.loss, np.nan))
+        for r in records
+        if r.history.loss
+    ]
+    top = min(2.5, float(np.nanmax(finite))) if finite else 2.5
+    ax.set_ylim(0, max(top, 0.5))
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def _plain(v: Any) -> Any:
+    return list(v) if isinstance(v, tuple) else v
+
+
+def plot_heatmap(rows: list[dict[str, Any]], x_key: str, y_key: str):
+    """Final test accuracy (mean over seeds) over a two-parameter grid."""
+    from matplotlib.figure import Figure
+
+    xs = sorted({json.dumps(r[x_key]) for r in rows}, key=_order)
+    ys = sorted({json.dumps(r[y_key]) for r in rows}, key=_order)
+    grid = np.full((len(ys), len(xs)), np.nan)
+    for r in rows:
+        grid[ys.index(json.dumps(r[y_key])), xs.index(json.dumps(r[x_key]))] = r["test_acc_mean"]
+    fig = Figure(figsize=(1.2 * len(xs) + 2.5, 0.8 * len(ys) + 2))
+    ax = fig.add_subplot()
+    im = ax.imshow(grid, cmap="viridis", vmin=0, vmax=1, origin="lower")
+    ax.set_xticks(range(len(xs)), [_short(json.loads(v)) for v in xs])
+    ax.set_yticks(range(len(ys)), [_short(json.loads(v)) for v in ys])
+    ax.set_xlabel(x_key)
+    ax.set_ylabel(y_key)
+    for (i, j), v in np.ndenumerate(grid):
+        if np.isfinite(v):
+            ax.text(
+                j,
+                i,
+                f"{v:.3f}",
+                ha="center",
+                va="center",
+                color="white" if v < 0.6 else "black",
+                fontsize="small",
+            )
+    fig.colorbar(im, ax=ax, label="final test accuracy")
+    return fig
+
+
+def _order(v: str) -> tuple:
+    x = json.loads(v)
+    return (0, float(x), "") if isinstance(x, int | float) else (1, 0.0, v)
