@@ -140,6 +140,13 @@ def build_configs(args: argparse.Namespace) -> list[dict[str, Any]]:
         "weight_decay": args.weight_decay,
         "seed": seeds,
     }
+    for flag in ("momentum", "beta1", "beta2", "decay_rate"):
+        if getattr(args, flag) and not any(flag in OPTIMIZERS[o].HYPER for o in args.optimizer):
+            takers = [o for o, c in OPTIMIZERS.items() if flag in c.HYPER]
+            raise ValueError(
+                f"--{flag.replace('_', '-')} applies to --optimizer {' or '.join(takers)}, "
+                f"not {' '.join(args.optimizer)}"
+            )
     configs = []
     for opt in args.optimizer:
         extra = {}
@@ -239,7 +246,8 @@ def _fmt(v: Any) -> str:
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        names = list(dict.fromkeys(k for r in rows for k in r))
+        w = csv.DictWriter(fh, fieldnames=names, restval="")
         w.writeheader()
         for r in rows:
             w.writerow({k: _fmt(v) for k, v in r.items()})

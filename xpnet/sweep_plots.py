@@ -47,7 +47,7 @@ def plot_loss_curves(
             if k != "seed" and len({json.dumps(_plain(c[k])) for c in configs}) > 1
         ]
     )
-    fig = Figure(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.add_subplot()
     seen = set()
     for r in records:
@@ -85,7 +85,7 @@ def plot_heatmap(rows: list[dict[str, Any]], x_key: str, y_key: str):
     grid = np.full((len(ys), len(xs)), np.nan)
     for r in rows:
         grid[ys.index(json.dumps(r[y_key])), xs.index(json.dumps(r[x_key]))] = r["test_acc_mean"]
-    fig = Figure(figsize=(1.2 * len(xs) + 2.5, 0.8 * len(ys) + 2))
+    fig = Figure(figsize=(1.2 * len(xs) + 2.5, 0.8 * len(ys) + 2), layout="constrained")
     ax = fig.add_subplot()
     im = ax.imshow(grid, cmap="viridis", vmin=0, vmax=1, origin="lower")
     ax.set_xticks(range(len(xs)), [_short(json.loads(v)) for v in xs])

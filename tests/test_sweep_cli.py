@@ -1,0 +1,108 @@
+"""scripts/sweep.py: grid flags, files written, resume after a kill, presets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from xpnet.sweep_cli import read_results, sweep_main
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = ["--dataset", "mnist-sample", "--iters", "60", "--batch-size", "50", "--quiet"]
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_grid_writes_results_summary_and_figures(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = [*SMALL, "--lr", "0.1", "1.0", "--hidden-size", "10", "20", "--out", str(out)]
+    assert sweep_main(args) == 0
+    text = capsys.readouterr().out
+    lines = _lines(out / "results.jsonl")
+    assert len(lines) == 4
+    assert {(c["config"]["lr"], tuple(c["config"]["hidden_sizes"])) for c in lines} == {
+        (0.1, (10,)), (1.0, (10,)), (0.1, (20,)), (1.0, (20,))}  # fmt: skip
+    csv_rows = (out / "summary.csv").read_text().splitlines()
+    header = csv_rows[0].split(",")
+    assert {"lr", "hidden_sizes"} <= set(header) and len(csv_rows) == 5
+    assert header[-3:] == ["test_acc_mean", "test_acc_std", "diverged"]
+    accs = [float(r.split(",")[-3]) for r in csv_rows[1:]]
+    assert accs == sorted(accs, reverse=True)
+    assert (out / "curves.png").stat().st_size > 0 and (out / "heatmap.png").stat().st_size > 0
+    assert "test acc (mean ± std)" in text
+    # a second run finds everything done and trains nothing
+    assert sweep_main(args) == 0
+    assert "4 already in" in capsys.readouterr().out
+    assert len(_lines(out / "results.jsonl")) == 4
+
+
+def test_a_killed_sweep_resumes_and_equals_an_uninterrupted_one(tmp_path):
+    grid = ["--lr", "0.05", "0.1", "0.5", "1.0", "--max-models", "1", "--iters", "400"]
+    base = [sys.executable, str(ROOT / "scripts" / "sweep.py"), *SMALL[:2], "--batch-size",
+            "50", "--quiet", "--dtype", "float64", *grid]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*base, "--out", str(killed)], env=env, stdout=subprocess.DEVNULL)
+    results = killed / "results.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (results.exists() and results.read_text()):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    first = len(_lines(results))
+    assert 1 <= first < 4, "kill the sweep half-way"
+    subprocess.run([*base, "--out", str(killed)], env=env, check=True, capture_output=True)
+    clean = tmp_path / "clean"
+    subprocess.run([*base, "--out", str(clean)], env=env, check=True, capture_output=True)
+    resumed, whole = _lines(results), _lines(clean / "results.jsonl")
+    assert len(resumed) == 4
+    assert sorted(json.dumps(r["config"]) for r in resumed) == sorted(
+        json.dumps(r["config"]) for r in whole)  # fmt: skip
+    by_key = {json.dumps(r["config"], sort_keys=True): r for r in whole}
+    for r in resumed:
+        ref = by_key[json.dumps(r["config"], sort_keys=True)]
+        for k in ("loss", "train_acc", "test_acc", "eval_steps"):
+            assert r["history"][k] == ref["history"][k]
+
+
+def test_a_torn_last_line_is_ignored(tmp_path):
+    path = tmp_path / "results.jsonl"
+    good = {"config": {"lr": 0.1}, "history": {"loss": [1.0]}, "diverged": False}
+    path.write_text(json.dumps(good) + "\n" + '{"config": {"lr": 0.5}, "hist')
+    assert len(read_results(path)) == 1
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--iters", "0"], "--iters must be a positive integer"),
+    (["--hidden-sizes", "100,x"], "--hidden-sizes takes lists like 100,100"),
+    (["--optimizer", "sgd", "--momentum", "0.9"], "--momentum applies to --optimizer"),
+    (["--optimizer", "adam", "--beta1", "2"], "beta1 must be in [0, 1)"),
+])  # fmt: skip
+def test_bad_flags_are_one_line(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as info:
+        sweep_main([*SMALL, "--out", str(tmp_path / "o"), *args])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and len(err.strip().splitlines()) == 1
+    if message:
+        assert message in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["optimizer-compare", "weight-init-compare"])
+def test_presets_run_as_one_sweep(tmp_path, preset):
+    out = tmp_path / preset
+    assert sweep_main(["--preset", preset, "--dataset", "mnist-sample", "--iters", "200",
+                       "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    lines = _lines(out / "results.jsonl")
+    assert len(lines) == (4 if preset == "optimizer-compare" else 3)
+    assert all(r["config"]["hidden_sizes"] == [100, 100, 100, 100] for r in lines)
+    assert (out / "curves.png").stat().st_size > 0
