@@ -225,3 +225,60 @@ def test_import_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.fixture
+def host_transfers(monkeypatch):
+    """Count device-to-host copies made through :func:`xpnet.to_numpy`."""
+    calls = []
+    real = xpnet.backends.to_numpy
+
+    def counting(x):
+        calls.append(type(x).__name__)
+        return real(x)
+
+    monkeypatch.setattr(xpnet.backends, "to_numpy", counting)
+    return calls
+
+
+def test_asarray_keeps_arrays_already_in_place(backend32, host_transfers):
+    b = backend32
+    x = b.asarray(np.array([[0.5, -1.0], [2.0, 3.0]]))
+    assert b.asarray(x) is x
+    assert b.asarray(x, dtype="float32") is x
+    labels = b.asarray(np.array([3, 1, 4]))
+    assert b.asarray(labels) is labels
+    # Only the dtype differs: cast where the data is.
+    as_float = b.asarray(labels, dtype=b.float_dtype)
+    assert as_float.dtype == b.float_dtype
+    from array_api_compat import device
+
+    assert device(as_float) == b.device
+    assert host_transfers == []
+    np.testing.assert_array_equal(b.to_numpy(as_float), np.array([3.0, 1.0, 4.0], np.float32))
+
+
+def test_asarray_never_sends_a_device_array_through_the_host(host_transfers):
+    """array-api-strict's device1 arrays refuse conversion to NumPy, so a host trip fails."""
+    strict = pytest.importorskip("array_api_strict")
+    b = get_backend("array_api_strict", "device1", "float32")
+    x64 = strict.asarray([[1.0, 2.5]], dtype=strict.float64, device=b.device)
+    with pytest.raises(RuntimeError):
+        np.asarray(x64)
+    x = b.asarray(x64)
+    assert (x.dtype, x.device, host_transfers) == (strict.float32, b.device, [])
+    # Another device of the same library moves device to device.
+    on_cpu = strict.asarray([1.0, 2.0], dtype=strict.float32)
+    moved = b.asarray(on_cpu)
+    assert (moved.device, host_transfers) == (b.device, [])
+    assert strict.all(b.asarray(moved) == strict.asarray([1.0, 2.0], device=b.device))
+
+
+def test_asarray_brings_foreign_arrays_through_the_host_once(host_transfers):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("array_api_strict")
+    b = get_backend("array_api_strict", "device1", "float64")
+    x = b.asarray(torch.tensor([[1.0, 2.0]], dtype=torch.float32))
+    assert host_transfers == ["Tensor"]
+    assert (x.dtype, x.device) == (b.xp.float64, b.device)
+    np.testing.assert_array_equal(b.to_numpy(x), np.array([[1.0, 2.0]]))
