@@ -282,3 +282,20 @@ def test_asarray_brings_foreign_arrays_through_the_host_once(host_transfers):
     assert host_transfers == ["Tensor"]
     assert (x.dtype, x.device) == (b.xp.float64, b.device)
     np.testing.assert_array_equal(b.to_numpy(x), np.array([[1.0, 2.0]]))
+
+
+def test_to_numpy_of_a_list_of_device_scalars_is_one_transfer(backend, host_transfers):
+    """Losses collected per step are device scalars; the list crosses to the host once."""
+    b = backend
+    xp = b.xp
+    values = b.asarray(np.array([0.25, 1.5, -3.0]))
+    scalars = [xp.sum(values[i : i + 1]) for i in range(3)]  # 0-d arrays on the device
+    out = xpnet.to_numpy(scalars)
+    assert isinstance(out, np.ndarray)
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, [0.25, 1.5, -3.0])
+    assert len(host_transfers) <= 1  # the stacked array only (none on numpy)
+    rows = xpnet.to_numpy((b.asarray(np.array([1.0, 2.0])), b.asarray(np.array([3.0, 4.0]))))
+    np.testing.assert_array_equal(rows, [[1.0, 2.0], [3.0, 4.0]])
+    nested = xpnet.to_numpy([[scalars[0], 2.0], [scalars[1], scalars[2]]])
+    np.testing.assert_array_equal(nested, [[0.25, 2.0], [1.5, -3.0]])
