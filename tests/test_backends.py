@@ -299,3 +299,46 @@ def test_to_numpy_of_a_list_of_device_scalars_is_one_transfer(backend, host_tran
     np.testing.assert_array_equal(rows, [[1.0, 2.0], [3.0, 4.0]])
     nested = xpnet.to_numpy([[scalars[0], 2.0], [scalars[1], scalars[2]]])
     np.testing.assert_array_equal(nested, [[0.25, 2.0], [1.5, -3.0]])
+
+
+def _pytest(*args, env=None):
+    import os
+    from pathlib import Path
+
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[1],
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_pytest_refuses_an_unknown_backend():
+    out = _pytest("tests/test_backends.py", "--backend", "tensorflow", "--collect-only", "-q")
+    assert out.returncode == 4
+    assert (
+        "ERROR: --backend: no backend test entry matches 'tensorflow'; names: numpy, "
+        "array_api_strict, torch, cupy, jax; ids: numpy, array_api_strict, "
+        "array_api_strict:device1, array_api_strict:no_float64, torch:cpu, jax:cpu, "
+        "torch:cuda, cupy"
+    ) in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (["--backend", "cupy:cuda"], {}),
+        (["--backend", "CuPy:CUDA:0"], {}),
+        ([], {"XPNET_BACKEND": "cupy", "XPNET_DEVICE": "cuda"}),
+    ],
+)
+def test_pytest_device_spellings_select_the_same_entry(args, env):
+    test = "tests/test_backends.py::test_asarray_keeps_arrays_already_in_place"
+    out = _pytest(test, "--collect-only", "-q", *args, env=env)
+    # Either the cupy entry is collected, or it is reported as not run: never silence.
+    lines = out.stdout.splitlines()
+    assert any(line.endswith("[cupy]") for line in lines) or any(
+        line.startswith("backend not run: cupy (") for line in lines
+    ), out.stdout
+    assert not any(line.endswith("[numpy]") for line in lines)
