@@ -23,6 +23,7 @@ import pytest
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 from xpnet import BackendError, get_backend  # noqa: E402
+from xpnet._threads import limit_blas_threads  # noqa: E402
 from xpnet.backends import BACKENDS, canonical_device  # noqa: E402
 
 
@@ -51,6 +52,7 @@ _ALL_IDS = list(dict.fromkeys(s.id for s in SPECS32))
 
 _UNAVAILABLE = pytest.StashKey[dict]()
 _WANTED = pytest.StashKey[object]()
+_BLAS = pytest.StashKey[object]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -66,6 +68,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_UNAVAILABLE] = {}
     config.stash[_WANTED] = _wanted(config)
+    # Every test's matmuls are small: extra BLAS threads would only wait on each other and
+    # on whatever else runs. The user's OPENBLAS_NUM_THREADS / OMP_NUM_THREADS still win.
+    config.stash[_BLAS] = limit_blas_threads(1)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    limiter = config.stash.get(_BLAS, None)
+    if limiter is not None:
+        limiter.restore_original_limits()
 
 
 def _wanted(config: pytest.Config) -> list[tuple[str, str | None]] | None:

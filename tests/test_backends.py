@@ -342,3 +342,72 @@ def test_pytest_device_spellings_select_the_same_entry(args, env):
         line.startswith("backend not run: cupy (") for line in lines
     ), out.stdout
     assert not any(line.endswith("[numpy]") for line in lines)
+
+
+# --- BLAS threads ------------------------------------------------------------------------
+
+CHAPTER_MATMUL_FLOPS = 2 * 100 * 784 * 50  # batch 100 through the 784x50 first layer
+
+
+@pytest.fixture
+def blas(monkeypatch):
+    """BLAS at 2 threads (above the session's 1) with no user thread variables."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    if not _blas_threads():
+        pytest.skip("threadpoolctl finds no BLAS library under NumPy here")
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        yield
+
+
+def _blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def test_small_work_runs_on_one_blas_thread_and_is_restored(blas):
+    from xpnet._threads import blas_threads
+
+    assert set(_blas_threads()) == {2}
+    with blas_threads(CHAPTER_MATMUL_FLOPS) as n:
+        assert n == 1
+        assert set(_blas_threads()) == {1}
+    assert set(_blas_threads()) == {2}
+
+
+def test_user_thread_variables_win(blas, monkeypatch):
+    from xpnet._threads import blas_threads, choose_blas_threads, limit_blas_threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert choose_blas_threads(CHAPTER_MATMUL_FLOPS) is None
+    with blas_threads(CHAPTER_MATMUL_FLOPS) as n:
+        assert n is None
+        assert set(_blas_threads()) == {2}
+    assert limit_blas_threads(1) is None
+    assert set(_blas_threads()) == {2}
+
+
+def test_busy_machine_gets_one_thread_idle_machine_every_core(blas, monkeypatch):
+    import os
+
+    from xpnet._threads import blas_threads, choose_blas_threads
+
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(os, "getloadavg", lambda: (cores + 4.0, 0.0, 0.0))
+    assert choose_blas_threads(1e12) == 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert choose_blas_threads(1e12) == cores
+    with blas_threads(1e12) as n:  # never above the count already in force
+        assert n == min(cores, 2)
+        assert set(_blas_threads()) == {min(cores, 2)}
+
+
+def test_session_limit_and_restore(blas):
+    from xpnet._threads import limit_blas_threads
+
+    limiter = limit_blas_threads(1)
+    assert set(_blas_threads()) == {1}
+    limiter.restore_original_limits()
+    assert set(_blas_threads()) == {2}
