@@ -1,33 +1,58 @@
 """One backend fixture for the whole suite.
 
-``backend`` runs a test on every importable backend in float64 (the chapter's figures
+``backend`` runs a test on every available backend in float64 (the chapter's figures
 need it); ``backend32`` in float32, including array-api-strict's ``no_float64`` device.
-``--backend NAME[:DEVICE]`` (or ``XPNET_BACKEND``/``XPNET_DEVICE``) narrows the set.
+``--backend NAME[:DEVICE]`` (or ``XPNET_BACKEND``/``XPNET_DEVICE``) narrows the set;
+device names are compared in one spelling, so ``cupy:cuda``, ``cupy:cuda:0`` and
+``XPNET_BACKEND=cupy XPNET_DEVICE=cuda`` all select the ``cupy`` entry.
+
+Backends that cannot run here (library not installed, no usable GPU) are probed once and
+their tests deselected; the end of the run lists them, one line each, with the reason.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+from typing import NamedTuple
 
 import pytest
 
-from xpnet import BackendError, get_backend
+# The jax:cpu entry must not start JAX's GPU platforms: they would reserve most of the GPU
+# memory the GPU tests need. Read by JAX at import, so set before any test imports it.
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-# (id, backend name, device, needs a GPU)
+from xpnet import BackendError, get_backend  # noqa: E402
+from xpnet._threads import limit_blas_threads  # noqa: E402
+from xpnet.backends import BACKENDS, canonical_device  # noqa: E402
+
+
+class Spec(NamedTuple):
+    id: str
+    name: str
+    device: str  # canonical spelling (xpnet.backends.canonical_device)
+    gpu: bool
+
+
 SPECS = [
-    ("numpy", "numpy", None, False),
-    ("array_api_strict", "array_api_strict", None, False),
-    ("array_api_strict:device1", "array_api_strict", "device1", False),
-    ("torch:cpu", "torch", "cpu", False),
-    ("jax:cpu", "jax", "cpu", False),
-    ("torch:cuda", "torch", "cuda", True),
-    ("cupy", "cupy", "cuda", True),
+    Spec("numpy", "numpy", "cpu", False),
+    Spec("array_api_strict", "array_api_strict", "CPU_DEVICE", False),
+    Spec("array_api_strict:device1", "array_api_strict", "device1", False),
+    Spec("torch:cpu", "torch", "cpu", False),
+    Spec("jax:cpu", "jax", "cpu", False),
+    Spec("torch:cuda", "torch", "cuda:0", True),
+    Spec("cupy", "cupy", "cuda:0", True),
 ]
 SPECS32 = (
     SPECS[:3]
-    + [("array_api_strict:no_float64", "array_api_strict", "no_float64", False)]
+    + [Spec("array_api_strict:no_float64", "array_api_strict", "no_float64", False)]
     + SPECS[3:]
 )
+_ALL_IDS = list(dict.fromkeys(s.id for s in SPECS32))
+
+_UNAVAILABLE = pytest.StashKey[dict]()
+_WANTED = pytest.StashKey[object]()
+_BLAS = pytest.StashKey[object]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -35,57 +60,121 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--backend",
         action="append",
         default=[],
-        help="run backend tests only on these ids or names (numpy, torch, torch:cuda, "
-        "array_api_strict:device1, ...); repeatable",
+        help="run backend tests only on these names or name:device pairs (numpy, torch, "
+        "torch:cuda, cupy:cuda:0, array_api_strict:device1, ...); repeatable",
     )
 
 
-def _selected(config: pytest.Config, spec_id: str) -> bool:
-    wanted = config.getoption("--backend")
-    if not wanted and os.environ.get("XPNET_BACKEND"):
-        name = os.environ["XPNET_BACKEND"].strip().lower()
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_UNAVAILABLE] = {}
+    config.stash[_WANTED] = _wanted(config)
+    # Every test's matmuls are small: extra BLAS threads would only wait on each other and
+    # on whatever else runs. The user's OPENBLAS_NUM_THREADS / OMP_NUM_THREADS still win.
+    config.stash[_BLAS] = limit_blas_threads(1)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    limiter = config.stash.get(_BLAS, None)
+    if limiter is not None:
+        limiter.restore_original_limits()
+
+
+def _wanted(config: pytest.Config) -> list[tuple[str, str | None]] | None:
+    """The (name, canonical device or None) pairs asked for; None means all."""
+    tokens, source = config.getoption("--backend"), "--backend"
+    if not tokens and os.environ.get("XPNET_BACKEND"):
         dev = os.environ.get("XPNET_DEVICE")
-        wanted = [f"{name}:{dev}" if dev else name]
-    if not wanted:
-        return True
-    base = spec_id.split(":")[0]
-    return any(w == spec_id or w == base for w in wanted)
-
-
-def _params(specs):
+        name = os.environ["XPNET_BACKEND"]
+        tokens, source = [f"{name}:{dev}" if dev else name], "XPNET_BACKEND/XPNET_DEVICE"
+    if not tokens:
+        return None
     out = []
-    for spec in specs:
-        marks = [pytest.mark.gpu] if spec[3] else []
-        out.append(pytest.param(spec, id=spec[0], marks=marks))
+    for token in tokens:
+        name, _, dev = token.strip().partition(":")
+        name = name.strip().lower().replace("-", "_")
+        why = ""
+        try:
+            key = (name, canonical_device(name, dev) if dev else None)
+        except BackendError as exc:
+            key, why = None, f" ({exc})"
+        if key is None or not any(_matches([key], s) for s in SPECS32):
+            raise pytest.UsageError(
+                f"{source}: no backend test entry matches {token!r}{why}; names: "
+                f"{', '.join(BACKENDS)}; ids: {', '.join(_ALL_IDS)}"
+            )
+        out.append(key)
     return out
 
 
+def _matches(wanted: list[tuple[str, str | None]] | None, spec: Spec) -> bool:
+    if wanted is None:
+        return True
+    return any(name == spec.name and dev in (None, spec.device) for name, dev in wanted)
+
+
+@functools.cache
+def _unavailable(name: str, device: str) -> str | None:
+    """Why this backend cannot run here (probed once per session), or None."""
+    if name == "jax":
+        _jax_x64()
+    try:
+        get_backend(name, device, "float32")
+    except BackendError as exc:
+        return str(exc)
+    return None
+
+
+@functools.cache
+def _jax_x64() -> None:
+    """The suite checks float64 figures; JAX needs x64 on for them (once, before use)."""
+    try:
+        import jax
+    except ImportError:
+        return
+    jax.config.update("jax_enable_x64", True)
+
+
+@pytest.hookimpl(trylast=True)  # after -k/-m, so only backends still wanted are probed
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wanted = config.stash[_WANTED]
+    unavailable = config.stash[_UNAVAILABLE]
     keep, drop = [], []
     for item in items:
         params = item.callspec.params if hasattr(item, "callspec") else {}
         spec = params.get("backend_spec") or params.get("backend32_spec")
-        (keep if spec is None or _selected(config, spec[0]) else drop).append(item)
+        if spec is None:
+            keep.append(item)
+            continue
+        reason = _unavailable(spec.name, spec.device) if _matches(wanted, spec) else None
+        if reason is not None:
+            unavailable[spec.id] = reason
+        (keep if _matches(wanted, spec) and reason is None else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
 
 
-def _open(spec, dtype, request):
-    spec_id, name, device, _ = spec
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    for spec_id, reason in config.stash.get(_UNAVAILABLE, {}).items():
+        terminalreporter.write_line(f"backend not run: {spec_id} ({reason})")
+
+
+def _params(specs: list[Spec]) -> list:
+    return [pytest.param(s, id=s.id, marks=[pytest.mark.gpu] if s.gpu else []) for s in specs]
+
+
+def _open(spec: Spec, dtype: str, request: pytest.FixtureRequest):
     # @pytest.mark.skip_backends("jax", "torch:cpu", reason=...): names or ids, as SciPy's
     # skip_xp_backends, so no test branches on the backend itself.
     for mark in request.node.iter_markers("skip_backends"):
-        if name in mark.args or spec_id in mark.args:
-            pytest.skip(f"{spec_id}: {mark.kwargs.get('reason', 'not applicable')}")
-    if name == "jax":
-        jax = pytest.importorskip("jax", reason="jax:cpu: jax is not installed")
-        # The suite checks float64 figures; JAX needs x64 switched on for them.
-        jax.config.update("jax_enable_x64", True)
+        if spec.name in mark.args or spec.id in mark.args:
+            pytest.skip(f"{spec.id}: {mark.kwargs.get('reason', 'not applicable')}")
+    if spec.name == "jax":
+        _jax_x64()
     try:
-        return get_backend(name, device, dtype)
-    except BackendError as exc:
-        pytest.skip(f"{spec_id}: {exc}")
+        return get_backend(spec.name, spec.device, dtype)
+    except BackendError as exc:  # e.g. a dtype this device lacks
+        pytest.skip(f"{spec.id}: {exc}")
 
 
 @pytest.fixture(params=_params(SPECS))
