@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from array_api_compat import array_namespace, device
+from array_api_compat import array_namespace, device, is_array_api_obj
 
 
 def namespace(*arrays: Any, xp: Any = None) -> Any:
     """The array namespace of ``arrays`` unless ``xp`` is given."""
     return array_namespace(*arrays) if xp is None else xp
+
+
+def is_array(x: Any) -> bool:
+    """An array of any supported library (not a scalar type such as ``numpy.float64``)."""
+    return is_array_api_obj(x) and not isinstance(x, type)
 
 
 def is_floating(x: Any, xp: Any) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
+from ._array import is_array
 from .backends import dtype_name
 
 __all__ = [
@@ -52,7 +53,7 @@ _MAX_NUMERICAL_RTOL = 0.25
 
 def _eps(dtype: Any) -> float:
     """Machine epsilon of a dtype name, a dtype of any library, or an array's dtype."""
-    if hasattr(dtype, "dtype") and hasattr(dtype, "shape"):  # an array: ask its namespace
+    if is_array(dtype):  # an array: ask its namespace
         return float(array_namespace(dtype).finfo(dtype.dtype).eps)
     name = dtype if isinstance(dtype, str) else dtype_name(dtype)
     return _EPS.get(name, _EPS["float64"])

@@ -22,7 +22,7 @@ from typing import Any
 from array_api_compat import array_namespace, is_writeable_array
 from array_api_compat import device as _device
 
-from ._array import as_float, is_floating, namespace
+from ._array import as_float, is_array, is_floating, namespace
 
 __all__ = [
     "PrecisionWarning",
@@ -70,7 +70,7 @@ def _eps(dtype: Any, xp: Any) -> float:
         if dtype not in bits:
             raise ValueError(f"default_step: unknown dtype {dtype!r}; one of {sorted(bits)}")
         return 2.0 ** -bits[dtype]
-    if hasattr(dtype, "dtype"):
+    if is_array(dtype):
         xp, dtype = array_namespace(dtype), dtype.dtype
     if xp is None:
         raise TypeError("default_step: pass xp= with a dtype object (or pass a name or an array)")
@@ -104,7 +104,7 @@ def resolve_step(
     """
     eps = _eps(x, xp)
     if eps > 2.0**-52:
-        dtype = x.dtype if hasattr(x, "dtype") else x
+        dtype = x.dtype if is_array(x) else x
         warnings.warn(
             f"numerical derivative in {_name(dtype)}: expect only a few correct digits; "
             "use float64 to check gradients",
@@ -349,16 +349,20 @@ def _gradient_in_place(f: Callable[[Any], Any], x: Any, h: float) -> Any:
     xp = array_namespace(x)
     original = xp.asarray(x, copy=True)  # one copy; its elements are never written
     plus, minus = [], []
+    add_plus, add_minus = plus.append, minus.append  # the loop is the cost: keep it lean
+    unchecked = True
     for idx in itertools.product(*(range(s) for s in x.shape)):
+        xi = original[idx]
         try:
-            x[idx] = original[idx] + h
-            plus.append(f(x))
-            x[idx] = original[idx] - h
-            minus.append(f(x))
+            x[idx] = xi + h
+            add_plus(f(x))
+            x[idx] = xi - h
+            add_minus(f(x))
         finally:
-            x[idx] = original[idx]
-        if len(plus) == 1:
+            x[idx] = xi
+        if unchecked:
             _check_scalar(plus[0])
+            unchecked = False
     if not plus:
         return xp.zeros_like(x)
     values = _values(plus + minus, x, xp)
