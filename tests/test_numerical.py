@@ -33,8 +33,9 @@ def function_2_batched(xp):
 def test_numerical_diff_chapter_figures():
     assert xpnet.numerical_diff(function_1, 5) == 0.1999999999990898
     assert xpnet.numerical_diff(function_1, 10) == 0.2999999999986347
-    # The forward difference is the chapter's first, less accurate definition.
-    assert abs(xpnet.numerical_diff(function_1, 5, method="forward") - 0.2) > 1e-7
+    # The forward difference, the chapter's first definition, is off by h * f''/2 = 1e-6.
+    forward = xpnet.numerical_diff(function_1, 5, method="forward")
+    assert forward == pytest.approx(0.2 + 1e-6, rel=RTOL64)
 
 
 def test_numerical_diff_chapter_figures_on_every_backend(backend):
@@ -159,6 +160,15 @@ def test_integer_input_is_not_truncated(backend):
     assert backend.xp.isdtype(g.dtype, "real floating")
     np.testing.assert_allclose(backend.to_numpy(g), [6.0, 8.0], atol=numerical_atol("float64"))
     np.testing.assert_array_equal(backend.to_numpy(x), [3, 4])
+
+
+def test_read_only_array_points_to_batched():
+    x = np.array([3.0, 4.0])
+    x.flags.writeable = False
+    with pytest.raises(TypeError, match="read-only .* pass batched=True"):
+        xpnet.numerical_gradient(function_2, x)
+    g = xpnet.numerical_gradient(lambda s: np.sum(s**2, axis=-1), x, batched=True)
+    np.testing.assert_allclose(g, [6.0, 8.0], atol=numerical_atol("float64"))
 
 
 def test_jax_in_place_way_points_to_batched():

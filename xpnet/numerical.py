@@ -8,6 +8,11 @@ gradient:
   (``numerical_gradient(lambda w: net.loss(x, t), net.W)``);
 * vectorized (``batched=True``): ``f`` receives a stack of perturbed copies and returns
   one value per copy, so a GPU evaluates thousands of perturbations per call.
+
+Every vectorized difference in xpnet (this gradient, gradcheck's directions, the figures'
+gradient field, the nets' structured gradient) is :func:`central_difference`, chunked to
+a memory bound; every public entry point picks its step and warns about coarse dtypes
+through :func:`resolve_step`, once.
 """
 
 from __future__ import annotations
