@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 
 import xpnet
 from xpnet import PrecisionWarning
+from xpnet.numerical import UnitVectors, central_difference, resolve_step
 from xpnet.testing import assert_close, numerical_atol, tolerance
+
+RTOL64, ATOL64 = tolerance("float64")
+#: Truncation error of a central difference with the chapter's step on a cubic: h².
+H2 = xpnet.default_step("float64") ** 2
+IN_PLACE = pytest.mark.skip_backends("jax", reason="JAX arrays cannot be perturbed in place")
 
 
 def function_1(x):
@@ -27,15 +33,17 @@ def function_2_batched(xp):
 def test_numerical_diff_chapter_figures():
     assert xpnet.numerical_diff(function_1, 5) == 0.1999999999990898
     assert xpnet.numerical_diff(function_1, 10) == 0.2999999999986347
-    # The forward difference is the chapter's first, less accurate definition.
-    assert abs(xpnet.numerical_diff(function_1, 5, method="forward") - 0.2) > 1e-7
+    # The forward difference, the chapter's first definition, is off by h * f''/2 = 1e-6.
+    forward = xpnet.numerical_diff(function_1, 5, method="forward")
+    assert forward == pytest.approx(0.2 + 1e-6, rel=RTOL64)
 
 
 def test_numerical_diff_chapter_figures_on_every_backend(backend):
     for x0, expected in ((5.0, 0.1999999999990898), (10.0, 0.2999999999986347)):
         d = xpnet.numerical_diff(function_1, backend.asarray(np.asarray(x0)))
         assert_close(d, np.float64(expected), xp=backend.xp, device=backend.device,
-                     dtype=backend.xp.float64, rtol=1e-15, atol=0)  # fmt: skip
+                     dtype=backend.xp.float64, rtol=RTOL64, atol=0)  # fmt: skip
+        assert float(backend.to_numpy(d)) == pytest.approx(expected, rel=RTOL64, abs=0)
 
 
 def test_edge_inputs_give_clear_errors():
@@ -56,17 +64,18 @@ def test_numerical_diff_elementwise_over_linspace(backend):
     ref = (function_1(ref + 1e-4) - function_1(ref - 1e-4)) / 2e-4
     assert_close(d, ref, xp=xp, device=backend.device, dtype=xp.float64)
     host = backend.to_numpy(d)
-    assert host[0] == pytest.approx(0.07999999999994123, rel=1e-12)
-    assert host[-1] == pytest.approx(0.11999999999998123, rel=1e-12)
+    assert host[0] == pytest.approx(0.07999999999994123, rel=RTOL64)
+    assert host[-1] == pytest.approx(0.11999999999998123, rel=RTOL64)
 
 
 def test_partial_derivatives_chapter_figures(backend):
     x = backend.asarray(np.array([3.0, 4.0]))
     d0 = xpnet.partial_derivative(function_2, x, 0)
     d1 = xpnet.partial_derivative(function_2, x, 1)
-    assert float(backend.to_numpy(d0)) == pytest.approx(6.00000000000378, rel=1e-14)
-    assert float(backend.to_numpy(d1)) == pytest.approx(7.999999999999119, rel=1e-14)
-    assert_close(d0, np.float64(6.0), xp=backend.xp, device=backend.device, rtol=1e-10)
+    assert float(backend.to_numpy(d0)) == pytest.approx(6.00000000000378, rel=RTOL64)
+    assert float(backend.to_numpy(d1)) == pytest.approx(7.999999999999119, rel=RTOL64)
+    assert_close(d0, np.float64(6.0), xp=backend.xp, device=backend.device,
+                 atol=numerical_atol("float64"))  # fmt: skip
     with pytest.raises(ValueError, match="0 <= i < 2"):
         xpnet.partial_derivative(function_2, x, 2)
 
@@ -75,23 +84,23 @@ POINTS = [((3.0, 4.0), (6.0, 8.0)), ((0.0, 2.0), (0.0, 4.0)), ((3.0, 0.0), (6.0,
 
 
 @pytest.mark.parametrize(("point", "grad"), POINTS)
-@pytest.mark.parametrize("batched", [False, True], ids=["in_place", "batched"])
+@pytest.mark.parametrize(
+    "batched",
+    [pytest.param(False, marks=IN_PLACE, id="in_place"), pytest.param(True, id="batched")],
+)
 def test_numerical_gradient_chapter_figures(backend, point, grad, batched):
     b = backend
-    if b.name == "jax" and not batched:
-        pytest.skip("in-place way is refused on JAX (tested separately)")
     x = b.asarray(np.array(point))
     f = function_2_batched(b.xp) if batched else function_2
     g = xpnet.numerical_gradient(f, x, batched=batched)
-    assert_close(
-        g, np.array(grad), xp=b.xp, device=b.device, dtype=b.xp.float64, rtol=1e-9, atol=1e-9
-    )  # noqa: E501
+    # A quadratic has no truncation error: only rounding, numerical_atol.
+    assert_close(g, np.array(grad), xp=b.xp, device=b.device, dtype=b.xp.float64,
+                 atol=numerical_atol("float64"))  # fmt: skip
     np.testing.assert_array_equal(b.to_numpy(x), np.array(point))  # restored / untouched
 
 
+@IN_PLACE
 def test_batched_and_in_place_agree_bit_for_bit(backend):
-    if backend.name == "jax":
-        pytest.skip("in-place way is refused on JAX")
     rng = np.random.default_rng(1)
     w = backend.asarray(rng.normal(size=(3, 4)))
     xp = backend.xp
@@ -101,13 +110,13 @@ def test_batched_and_in_place_agree_bit_for_bit(backend):
     )
     np.testing.assert_array_equal(backend.to_numpy(g1), backend.to_numpy(g2))
     # Central differences of x³ carry a truncation error of exactly h² = 1e-8.
-    assert_close(g2, 3 * backend.to_numpy(w) ** 2, xp=xp, device=backend.device, atol=2e-8)
+    assert_close(g2, 3 * backend.to_numpy(w) ** 2 + H2, xp=xp, device=backend.device,
+                 atol=numerical_atol("float64"))  # fmt: skip
 
 
+@IN_PLACE
 def test_closure_style_reads_the_perturbed_array(backend):
     """The chapter's ``f = lambda w: net.loss(x, t)``: f ignores its argument."""
-    if backend.name == "jax":
-        pytest.skip("in-place way is refused on JAX")
     xp = backend.xp
     W = backend.asarray(
         np.array([[0.47355232, 0.9977393, 0.84668094], [0.85557411, 0.03563661, 0.69422093]])
@@ -122,13 +131,13 @@ def test_closure_style_reads_the_perturbed_array(backend):
         xp.astype(t[:, None] == xp.arange(3, device=backend.device), xp.float64)
     )  # noqa: E501
     ref = backend.to_numpy(x).T @ (backend.to_numpy(p) - onehot)
-    assert_close(dW, ref, rtol=1e-8, atol=1e-10, xp=xp, device=backend.device)
+    # Truncation error h² times the loss's third derivative (of order 1 here).
+    assert_close(dW, ref, atol=H2, xp=xp, device=backend.device)
     np.testing.assert_array_equal(backend.to_numpy(W), before)
 
 
+@IN_PLACE
 def test_perturbed_array_is_restored_when_f_raises(backend):
-    if backend.name == "jax":
-        pytest.skip("in-place way is refused on JAX")
     W = backend.asarray(np.array([1.0, 2.0, 3.0]))
     calls = []
 
@@ -143,15 +152,23 @@ def test_perturbed_array_is_restored_when_f_raises(backend):
     np.testing.assert_array_equal(backend.to_numpy(W), [1.0, 2.0, 3.0])
 
 
+@IN_PLACE
 def test_integer_input_is_not_truncated(backend):
     """The chapter's ``np.array([3, 4])`` gives (25000, 35000) there; here (6, 8)."""
-    if backend.name == "jax":
-        pytest.skip("in-place way is refused on JAX")
     x = backend.asarray(np.array([3, 4]))
     g = xpnet.numerical_gradient(function_2, x)
     assert backend.xp.isdtype(g.dtype, "real floating")
-    np.testing.assert_allclose(backend.to_numpy(g), [6.0, 8.0], rtol=1e-9)
+    np.testing.assert_allclose(backend.to_numpy(g), [6.0, 8.0], atol=numerical_atol("float64"))
     np.testing.assert_array_equal(backend.to_numpy(x), [3, 4])
+
+
+def test_read_only_array_points_to_batched():
+    x = np.array([3.0, 4.0])
+    x.flags.writeable = False
+    with pytest.raises(TypeError, match="read-only .* pass batched=True"):
+        xpnet.numerical_gradient(function_2, x)
+    g = xpnet.numerical_gradient(lambda s: np.sum(s**2, axis=-1), x, batched=True)
+    np.testing.assert_allclose(g, [6.0, 8.0], atol=numerical_atol("float64"))
 
 
 def test_jax_in_place_way_points_to_batched():
@@ -167,8 +184,9 @@ def test_float32_warns_and_uses_a_larger_step(backend32):
     with pytest.warns(PrecisionWarning, match="use float64 to check gradients"):
         g = xpnet.numerical_gradient(f, x, batched=True)
     assert g.dtype == b.xp.float32
-    np.testing.assert_allclose(b.to_numpy(g), [6.0, 8.0], rtol=1e-4)
+    np.testing.assert_allclose(b.to_numpy(g), [6.0, 8.0], atol=numerical_atol("float32", 5e-3))
     assert xpnet.default_step("float32") == 5e-3 and xpnet.default_step("float64") == 1e-4
+    assert xpnet.default_step(x) == 5e-3  # from the array's dtype, any backend
 
 
 def test_batched_memory_bound_sets_the_chunk():
@@ -181,9 +199,10 @@ def test_batched_memory_bound_sets_the_chunk():
     x = np.ones((10, 10))
     g = xpnet.numerical_gradient(f, x, batched=True, max_bytes=2 * 100 * 8 * 7)
     assert seen == [14] * 14 + [4]  # chunks of k=7 perturbations, + and - copies
-    np.testing.assert_allclose(g, 2 * x, rtol=1e-9)
+    np.testing.assert_allclose(g, 2 * x, atol=numerical_atol("float64"))
 
 
+# rtol: the chapter prints these to 7 or 8 significant digits.
 @pytest.mark.parametrize(
     ("lr", "steps", "expected", "rtol"),
     [
@@ -209,7 +228,10 @@ def test_gradient_descent_extreme_learning_rates(backend):
     assert np.all(np.abs(backend.to_numpy(big)) > 1e10)
     assert np.all(np.isfinite(backend.to_numpy(big)))
     tiny, _ = xpnet.gradient_descent(function_2, init, lr=1e-10, step_num=100)
-    np.testing.assert_allclose(backend.to_numpy(tiny), [-3.0, 4.0], rtol=1e-7)
+    # x_{k+1} = (1 - 2 lr) x_k: 100 steps scale x by (1 - 2e-10)^100, about 1 - 2e-8.
+    np.testing.assert_allclose(
+        backend.to_numpy(tiny), np.array([-3.0, 4.0]) * (1 - 2e-10) ** 100, rtol=RTOL64
+    )
 
 
 @settings(max_examples=25, deadline=None)
@@ -225,3 +247,101 @@ def test_gradient_of_random_quadratics(n, seed):
     rtol, _ = tolerance("float64")
     # rounding of f (|f| of order 10 here) divided by 2h: the one numerical tolerance
     np.testing.assert_allclose(g, a @ x + bvec, rtol=rtol, atol=10 * numerical_atol("float64"))
+
+
+def chapter_numerical_gradient(f, x):
+    """The chapter's own loop (common/gradient.py), the reference implementation."""
+    h = 1e-4
+    grad = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
+    while not it.finished:
+        idx = it.multi_index
+        tmp_val = x[idx]
+        x[idx] = float(tmp_val) + h
+        fxh1 = f(x)
+        x[idx] = tmp_val - h
+        fxh2 = f(x)
+        grad[idx] = (fxh1 - fxh2) / (2 * h)
+        x[idx] = tmp_val
+        it.iternext()
+    return grad
+
+
+@pytest.mark.parametrize("shape", [(7,), (4, 5), (2, 3, 4)])
+def test_closure_loop_matches_the_chapters_loop_bit_for_bit(shape):
+    x = np.random.default_rng(2).normal(size=shape)
+    for f in (lambda w: np.sum(w**2), lambda w: np.sum(np.sin(w) * w**3)):
+        expected = chapter_numerical_gradient(f, x.copy())
+        np.testing.assert_array_equal(xpnet.numerical_gradient(f, x), expected)
+
+
+@IN_PLACE
+@pytest.mark.parametrize("batched", [False, True], ids=["in_place", "batched"])
+def test_non_scalar_f_is_one_clear_error(backend, batched):
+    x = backend.asarray(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    xp = backend.xp
+    if batched:  # one value per point expected, two per point returned
+        f, message = (
+            (lambda s: xp.sum(s**2, axis=-1)),
+            r"one value per stacked point.*returned shape \(8, 2\)",
+        )
+    else:  # the chapter's function_2 on a 2-D x returns one value per row
+        f, message = (
+            (lambda w: xp.sum(w**2, axis=-1)),
+            r"f returned shape \(2,\), expected a scalar",
+        )
+    with pytest.raises(ValueError, match=message) as info:
+        xpnet.numerical_gradient(f, x, batched=batched)
+    assert "\n" not in str(info.value)
+    np.testing.assert_array_equal(backend.to_numpy(x), [[1.0, 2.0], [3.0, 4.0]])
+
+
+def test_central_difference_any_trailing_shape_and_lazy_unit_vectors(backend):
+    xp = backend.xp
+    rng = np.random.default_rng(3)
+    host_x = rng.normal(size=(3, 2))
+    x = backend.asarray(host_x)
+
+    def f(offsets):  # (m, 3, 2) -> (m, 2): column sums of (x + offset)³
+        return xp.sum((x[None, ...] + offsets) ** 3, axis=1)
+
+    eye = UnitVectors(x)
+    assert eye.shape == (6, 3, 2)
+    np.testing.assert_array_equal(backend.to_numpy(eye[1:3, ...]), np.eye(6)[1:3].reshape(2, 3, 2))
+    h = xpnet.default_step("float64")
+    calls = []
+
+    def counted(offsets):
+        calls.append(offsets.shape[0])
+        return f(offsets)
+
+    # 96 bytes per direction by default (3 * 2 float64, both signs): 200 bytes fit 2.
+    g = central_difference(counted, eye, h, max_bytes=200)
+    assert calls == [4, 4, 4]
+    # d/dx_ij of column sums: 3 x_ij² in column j (+ h² truncation), 0 elsewhere.
+    expected = np.zeros((6, 2))
+    for i in range(6):
+        expected[i, i % 2] = 3 * host_x.ravel()[i] ** 2 + H2
+    assert_close(g, expected, xp=xp, device=backend.device, dtype=x.dtype,
+                 atol=numerical_atol("float64"))  # fmt: skip
+    whole = central_difference(f, eye[0:6, ...], h)  # the same from a materialised stack
+    np.testing.assert_array_equal(backend.to_numpy(whole), backend.to_numpy(g))
+
+
+def test_resolve_step_warns_once_and_only_below_float64(backend32):
+    x32 = backend32.asarray(np.array([1.0]))
+    with pytest.warns(PrecisionWarning, match="float32: expect only a few correct digits"):
+        assert resolve_step(x32) == 5e-3
+    with pytest.warns(PrecisionWarning):
+        assert resolve_step(x32, 1e-3) == 1e-3
+    with pytest.warns(PrecisionWarning):
+        assert resolve_step(x32.dtype, xp=backend32.xp) == 5e-3
+
+
+def test_resolve_step_is_silent_in_float64(backend):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert resolve_step(backend.asarray(np.array([1.0]))) == 1e-4
+        assert resolve_step(backend.xp.float64, 0.5, xp=backend.xp) == 0.5

@@ -4,12 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from array_api_compat import array_namespace, device
+from array_api_compat import array_namespace, device, is_array_api_obj
 
 
 def namespace(*arrays: Any, xp: Any = None) -> Any:
     """The array namespace of ``arrays`` unless ``xp`` is given."""
     return array_namespace(*arrays) if xp is None else xp
+
+
+def arrays(*values: Any, xp: Any = None) -> tuple[Any, ...]:
+    """``(xp, *arrays)``: the namespace of ``values`` and each value as an array of it.
+
+    The chapter calls its functions on Python numbers and lists (``sigmoid(1.0)``,
+    ``softmax([0.3, 2.9, 4.0])``). When no value is an array they become NumPy arrays
+    (the chapter's library); next to arrays of a library, on the first array's device.
+    """
+    given = [v for v in values if is_array(v)]
+    if not given:
+        import numpy as np  # the chapter's library, for inputs that name none
+
+        converted = [np.asarray(v) for v in values]
+        return (namespace(*converted, xp=xp), *converted)
+    xp = namespace(*given, xp=xp)
+    dev = device(given[0])
+    return (xp, *(v if is_array(v) else xp.asarray(v, device=dev) for v in values))
+
+
+def is_array(x: Any) -> bool:
+    """An array of any supported library (not a scalar type such as ``numpy.float64``)."""
+    return is_array_api_obj(x) and not isinstance(x, type)
 
 
 def is_floating(x: Any, xp: Any) -> bool:

@@ -1,14 +1,18 @@
 """Activation functions of the chapter, each forward beside its gradient.
 
 Every function takes an array of any array-API library and returns an array of the same
-namespace, on the same device, in the same floating dtype.
+namespace, on the same device, in the same floating dtype. Python numbers and lists, as
+the chapter passes them, are computed as NumPy arrays.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from ._array import namespace
+from array_api_compat import device
+
+from ._array import arrays, as_float
 
 __all__ = [
     "identity_function",
@@ -33,33 +37,48 @@ def step_function(x: Any, /, *, xp: Any = None) -> Any:
     ----------
     x : array, any shape, real dtype
     """
-    xp = namespace(x, xp=xp)
+    xp, x = arrays(x, xp=xp)
     return xp.astype(x > 0, x.dtype)
 
 
 def sigmoid(x: Any, /, *, xp: Any = None) -> Any:
-    """Logistic function 1 / (1 + exp(-x)), elementwise.
+    """Logistic function 1 / (1 + exp(-x)), elementwise, accurate in both tails.
 
-    Computed as ``0.5 * tanh(0.5 * x) + 0.5``, the same function: tanh never overflows, so
-    large ``|x|`` gives exactly 0 or 1 without overflow warnings, and it is one
-    transcendental call instead of ``1 / (1 + exp(-x))``'s exp, add and divide (about 3x
-    faster on small arrays, far more on large float32 ones).
+    Computed as written, which keeps a few ulp of *relative* accuracy in both tails
+    (``sigmoid(-40.0)`` is 4.248e-18 in float64, where ``0.5*tanh(x/2) + 0.5`` or
+    ``1 - 1/(1 + exp(x))`` give 0). ``exp(-x)`` is capped just below overflow, so no
+    input warns: for ``x`` below about -708 (float64) or -87 (float32), where the true
+    value is subnormal, the result is a subnormal number within ``finfo.tiny`` of it.
+    One formula without a branch on the sign: NumPy's ``where`` on a mixed-sign mask
+    costs several times the ``exp``.
 
     Parameters
     ----------
-    x : array, any shape, real floating dtype
+    x : array, any shape, real floating dtype (or a Python number or list)
 
     Returns
     -------
-    array, same shape and dtype as ``x``
+    array, same shape and dtype as ``x`` (integers are computed in floating point)
     """
-    xp = namespace(x, xp=xp)
-    return 0.5 * xp.tanh(0.5 * x) + 0.5
+    xp, x = arrays(x, xp=xp)
+    x = as_float(x, xp)
+    cap = math.log(float(xp.finfo(x.dtype).max)) - 1.0  # exp(cap) is finite
+    # minimum with a 0-d array, not clip: array-api-compat's clip is several ops.
+    cap = xp.asarray(cap, dtype=x.dtype, device=device(x))
+    return 1.0 / (1.0 + xp.exp(xp.minimum(-x, cap)))
 
 
 def sigmoid_grad(x: Any, /, *, xp: Any = None) -> Any:
-    """Derivative of :func:`sigmoid` at ``x`` (the pre-activation), ``(1 - s) * s``."""
-    return sigmoid_grad_from_output(sigmoid(x, xp=xp))
+    """Derivative of :func:`sigmoid` at ``x`` (the pre-activation), ``(1 - s) * s``.
+
+    Computed as ``e / (1 + e)**2`` with ``e = exp(-|x|)`` (the derivative is even in
+    ``x``), so both tails keep their relative accuracy: ``(1 - s) * s`` is 0 for
+    ``x = 40`` where the true value is 4.248e-18.
+    """
+    xp, x = arrays(x, xp=xp)
+    e = xp.exp(-xp.abs(as_float(x, xp)))
+    r = 1.0 / (1.0 + e)
+    return e * (r * r)
 
 
 def sigmoid_grad_from_output(s: Any, /) -> Any:
@@ -71,9 +90,9 @@ def sigmoid_grad_from_output(s: Any, /) -> Any:
 
 
 def relu(x: Any, /, *, xp: Any = None) -> Any:
-    """max(x, 0), elementwise, in ``x``'s dtype."""
-    xp = namespace(x, xp=xp)
-    return xp.where(x > 0, x, xp.zeros_like(x))
+    """max(x, 0), elementwise, in ``x``'s dtype; NaN stays NaN (a divergence stays visible)."""
+    xp, x = arrays(x, xp=xp)
+    return xp.maximum(x, xp.zeros_like(x))
 
 
 def relu_grad_from_output(y: Any, /, *, xp: Any = None) -> Any:
@@ -82,9 +101,9 @@ def relu_grad_from_output(y: Any, /, *, xp: Any = None) -> Any:
 
 
 def relu_grad(x: Any, /, *, xp: Any = None) -> Any:
-    """Derivative of :func:`relu` at ``x``: 1 where ``x > 0``, else 0 (also at 0)."""
-    xp = namespace(x, xp=xp)
-    return xp.astype(x > 0, x.dtype)
+    """Derivative of :func:`relu` at ``x``: 1 where ``x > 0``, else 0 (also at 0); NaN at NaN."""
+    xp, x = arrays(x, xp=xp)
+    return xp.where(xp.isnan(x), x, xp.astype(x > 0, x.dtype))
 
 
 def softmax(x: Any, /, *, axis: int = -1, xp: Any = None) -> Any:
@@ -101,6 +120,6 @@ def softmax(x: Any, /, *, axis: int = -1, xp: Any = None) -> Any:
     -------
     array, same shape and dtype, non-negative, summing to 1 along ``axis``
     """
-    xp = namespace(x, xp=xp)
+    xp, x = arrays(x, xp=xp)
     e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
     return e / xp.sum(e, axis=axis, keepdims=True)

@@ -1,6 +1,8 @@
 """Loss functions of the chapter and the stable loss the networks train on.
 
-All losses return a 0-d array on the device of their inputs: reading it back to the host
+Inputs may be arrays of any array-API library, or Python numbers and lists as the chapter
+passes them (computed as NumPy arrays). All losses return a 0-d array on the device of
+their inputs: reading it back to the host
 (``float(loss)``) is the caller's choice, so a training loop never has to wait for a GPU.
 """
 
@@ -8,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._array import as_float, namespace, one_hot
+from ._array import arrays, as_float, one_hot
 
 __all__ = ["cross_entropy_error", "mean_squared_error", "softmax_cross_entropy"]
 
@@ -38,7 +40,7 @@ def mean_squared_error(y: Any, t: Any, /, *, xp: Any = None) -> Any:
     ValueError
         If the shapes differ.
     """
-    xp = namespace(y, t, xp=xp)
+    xp, y, t = arrays(y, t, xp=xp)
     _same_shape("mean_squared_error", y, t)
     y = as_float(y, xp)
     t = as_float(t, xp) if not xp.isdtype(t.dtype, "integral") else xp.astype(t, y.dtype)
@@ -72,7 +74,7 @@ def cross_entropy_error(y: Any, t: Any, /, *, xp: Any = None) -> Any:
     ValueError
         If ``t`` is neither ``y``'s shape nor integer labels for its rows.
     """
-    xp = namespace(y, t, xp=xp)
+    xp, y, t = arrays(y, t, xp=xp)
     y = as_float(y, xp)
     t = _targets("cross_entropy_error", y, t, xp)
     total = -xp.sum(t * xp.log(y + CEE_DELTA))
@@ -94,7 +96,7 @@ def softmax_cross_entropy(logits: Any, t: Any, /, *, xp: Any = None) -> Any:
     -------
     array, shape (), mean over the batch
     """
-    xp = namespace(logits, t, xp=xp)
+    xp, logits, t = arrays(logits, t, xp=xp)
     logits = as_float(logits, xp)
     t = _targets("softmax_cross_entropy", logits, t, xp)
     shifted = logits - xp.max(logits, axis=-1, keepdims=True)

@@ -8,29 +8,36 @@ gradient:
   (``numerical_gradient(lambda w: net.loss(x, t), net.W)``);
 * vectorized (``batched=True``): ``f`` receives a stack of perturbed copies and returns
   one value per copy, so a GPU evaluates thousands of perturbations per call.
+
+Every vectorized difference in xpnet (this gradient, gradcheck's directions, the figures'
+gradient field, the nets' structured gradient) is :func:`central_difference`, chunked to
+a memory bound; every public entry point picks its step and warns about coarse dtypes
+through :func:`resolve_step`, once.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+import numbers
 import warnings
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
+from array_api_compat import array_namespace, is_writeable_array
 from array_api_compat import device as _device
-from array_api_compat import is_jax_array
 
-from ._array import as_float, is_floating, namespace
-from .backends import dtype_name
+from ._array import as_float, is_array, is_floating, namespace
 
 __all__ = [
     "PrecisionWarning",
+    "central_difference",
     "default_step",
     "gradient_descent",
     "numerical_diff",
     "numerical_gradient",
     "partial_derivative",
+    "resolve_step",
 ]
 
 #: Memory for one chunk of perturbed copies in the vectorized gradient (bytes).
@@ -41,31 +48,170 @@ class PrecisionWarning(UserWarning):
     """Numerical derivatives in a dtype too coarse to check gradients reliably."""
 
 
-def default_step(name: str) -> float:
+def default_step(dtype: Any, /, *, xp: Any = None) -> float:
     """Default central-difference step ``h`` for a dtype.
 
-    float64 uses the chapter's 1e-4 so its figures reproduce. Coarser dtypes use about
-    ``eps ** (1/3)``, the step that balances truncation against rounding error for a
-    central difference: float32 5e-3 (1e-4 there loses about three digits), float16 1e-1.
+    float64 uses the chapter's 1e-4 so its figures reproduce. Coarser dtypes use
+    ``eps ** (1/3)`` to one digit, the step that balances truncation against rounding
+    error for a central difference: float32 5e-3 (1e-4 there loses about three digits),
+    float16 1e-1, bfloat16 2e-1.
+
+    Parameters
+    ----------
+    dtype : str, dtype or array
+        A name (``"float32"``), an array (its dtype), or a dtype of ``xp``.
+    xp : namespace, optional
+        Needed only for a dtype object (the namespace whose ``finfo`` knows it).
     """
-    return {"float64": 1e-4, "float32": 5e-3, "float16": 1e-1, "bfloat16": 2e-1}.get(name, 1e-4)
+    eps = _eps(dtype, xp)
+    if eps <= 2.0**-52:  # float64 (and anything finer): the chapter's step
+        return 1e-4
+    return float(f"{eps ** (1 / 3):.0e}")
 
 
-def resolve_step(dtype: Any, h: float | None) -> float:
-    """The step for ``dtype`` (:func:`default_step` unless ``h``), warning unless float64."""
-    return _step_for(dtype, h)
+def _eps(dtype: Any, xp: Any) -> float:
+    if isinstance(dtype, str):
+        bits = {"float64": 52, "float32": 23, "float16": 10, "bfloat16": 7}
+        if dtype not in bits:
+            raise ValueError(f"default_step: unknown dtype {dtype!r}; one of {sorted(bits)}")
+        return 2.0 ** -bits[dtype]
+    if is_array(dtype):
+        xp, dtype = array_namespace(dtype), dtype.dtype
+    if xp is None:
+        raise TypeError("default_step: pass xp= with a dtype object (or pass a name or an array)")
+    return float(xp.finfo(dtype).eps)
 
 
-def _step_for(x: Any, h: float | None) -> float:
-    name = dtype_name(x)
-    if name != "float64":
+def resolve_step(
+    x: Any, h: float | None = None, /, *, xp: Any = None, stacklevel: int = 2
+) -> float:
+    """The step policy of every public numerical derivative: warn, then pick ``h``.
+
+    Warns :class:`PrecisionWarning` when the dtype is coarser than float64, then returns
+    ``h`` or :func:`default_step` of the dtype. Call it once, in the public entry point;
+    inner helpers take the resolved step and never warn again.
+
+    Parameters
+    ----------
+    x : array, or a dtype with ``xp=``
+        What decides the dtype.
+    h : float, optional
+        The caller's step; returned as a float when given.
+    xp : namespace, optional
+        With a dtype object for ``x``.
+    stacklevel : int
+        As :func:`warnings.warn`'s, counted from the caller of ``resolve_step``: the
+        default 2 points at the code that called the public function.
+
+    Returns
+    -------
+    float
+    """
+    eps = _eps(x, xp)
+    if eps > 2.0**-52:
+        dtype = x.dtype if is_array(x) else x
         warnings.warn(
-            f"numerical derivative in {name}: expect only a few correct digits; "
+            f"numerical derivative in {_name(dtype)}: expect only a few correct digits; "
             "use float64 to check gradients",
             PrecisionWarning,
-            stacklevel=3,
+            stacklevel=stacklevel + 1,
         )
-    return default_step(name) if h is None else float(h)
+    return default_step(x, xp=xp) if h is None else float(h)
+
+
+def _name(dtype: Any) -> str:
+    # Display only: "torch.float32" and "float32" both read as float32.
+    return str(dtype).rsplit(".", 1)[-1]
+
+
+# --- the one central difference ------------------------------------------------------
+
+
+def central_difference(
+    f: Callable[[Any], Any],
+    directions: Any,
+    h: float,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    bytes_per_direction: int | None = None,
+) -> Any:
+    """``(f(h*D) - f(-h*D)) / (2h)`` for a stack of directions ``D``, chunk by chunk.
+
+    The one central-difference formula of xpnet: gradients, directional derivatives,
+    the figures' gradient field and the nets' structured gradient all go through it.
+
+    Parameters
+    ----------
+    f : callable
+        Maps a stack ``(m, ...)`` of offsets (directions already multiplied by ``+h`` or
+        ``-h``) to values ``(m, ...)`` with any trailing shape. One call per chunk sees
+        the ``+h`` offsets of the chunk's directions followed by the ``-h`` ones.
+    directions : array, shape (k, ...)
+        Or anything with ``.shape`` and slicing ``directions[start:stop, ...]`` along axis 0
+        that returns such an array (e.g. :class:`UnitVectors`, a lazy identity),
+        so the stack is never held in full.
+    h : float
+        The step, already resolved (see :func:`resolve_step`).
+    max_bytes : int
+        Memory one call of ``f`` may use; at least one direction per call.
+    bytes_per_direction : int, optional
+        Memory one direction costs inside ``f``, both signs together; default the
+        direction's own size in bytes times 2.
+
+    Returns
+    -------
+    array, shape (k, ...)
+        Whatever trailing shape ``f`` returns, on the directions' device.
+    """
+    k = int(directions.shape[0])
+    if bytes_per_direction is None:
+        first = directions[0:1, ...]
+        xp = array_namespace(first)
+        itemsize = xp.finfo(first.dtype).bits // 8
+        bytes_per_direction = 2 * itemsize * math.prod(first.shape[1:])
+    parts = []
+    for start, stop in chunks(k, bytes_per_direction, max_bytes):
+        d = directions[start:stop, ...]
+        xp = array_namespace(d)
+        values = f(xp.concat([h * d, -h * d], axis=0))
+        parts.append(central(values[: stop - start, ...], values[stop - start :, ...], h))
+    if not parts:
+        raise ValueError("central_difference: need at least one direction")
+    return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+
+
+def central(plus: Any, minus: Any, h: float) -> Any:
+    """The chapter's formula ``(f(x + h) - f(x - h)) / (2h)`` on values already computed."""
+    return (plus - minus) / (2 * h)
+
+
+def chunks(n: int, per_item: int, max_bytes: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` ranges over ``n`` items, as many per range as fit ``max_bytes``."""
+    size = max(1, min(n, int(max_bytes) // max(1, int(per_item))))
+    return [(s, min(n, s + size)) for s in range(0, n, size)]
+
+
+class UnitVectors:
+    """The unit vectors ``e_0 .. e_{n-1}`` of ``like``'s shape, built on demand.
+
+    Behaves as the array ``eye(n).reshape(n, *like.shape)`` for
+    :func:`central_difference` (``.shape``, ``.dtype``, slicing along axis 0), but only
+    the rows asked for are ever allocated, on ``like``'s device.
+    """
+
+    def __init__(self, like: Any) -> None:
+        self._xp = array_namespace(like)
+        self._like = like
+        self.n = math.prod(like.shape)
+        self.shape = (self.n, *like.shape)
+        self.dtype = like.dtype
+
+    def __getitem__(self, key: slice | tuple[slice, Any]) -> Any:
+        rows = key[0] if isinstance(key, tuple) else key  # rows[a:b] or rows[a:b, ...]
+        start, stop, _ = rows.indices(self.n)
+        xp, dev = self._xp, _device(self._like)
+        eye = xp.arange(start, stop, device=dev)[:, None] == xp.arange(self.n, device=dev)
+        return xp.reshape(xp.astype(eye, self.dtype), (stop - start, *self._like.shape))
 
 
 def numerical_diff(
@@ -96,14 +242,14 @@ def numerical_diff(
     """
     if method not in ("central", "forward"):
         raise ValueError(f"method must be 'central' or 'forward', got {method!r}")
-    if isinstance(x, int | float | np.number) and not isinstance(x, bool):
+    if isinstance(x, numbers.Real) and not isinstance(x, bool) and not hasattr(x, "dtype"):
         step = 1e-4 if h is None else float(h)
     else:
         xp = namespace(x)
         x = as_float(x, xp)
-        step = _step_for(x, h)
+        step = resolve_step(x, h)
     if method == "central":
-        return (f(x + step) - f(x - step)) / (2 * step)
+        return central(f(x + step), f(x - step), step)
     return (f(x + step) - f(x)) / step
 
 
@@ -128,9 +274,9 @@ def partial_derivative(f: Callable[[Any], Any], x: Any, i: int, h: float | None 
     n = x.shape[0] if x.ndim == 1 else 0
     if x.ndim != 1 or not -n <= i < n:
         raise ValueError(f"partial_derivative: need a 1-D x and 0 <= i < {n}, got i={i}")
-    step = _step_for(x, h)
+    step = resolve_step(x, h)
     e = xp.astype(xp.arange(n, device=_device(x)) == (i % n), x.dtype)
-    return (f(x + step * e) - f(x - step * e)) / (2 * step)
+    return central(f(x + step * e), f(x - step * e), step)
 
 
 def numerical_gradient(
@@ -175,61 +321,105 @@ def numerical_gradient(
     xp = namespace(x)
     if not is_floating(x, xp):
         x = as_float(x, xp)  # a copy: the caller's integer array is never touched
-    if not batched and is_jax_array(x):
+    if not batched and not is_writeable_array(x):
         raise TypeError(
-            "numerical_gradient: JAX arrays are immutable, so x cannot be perturbed in "
-            "place; pass batched=True with an f that takes a stack of points"
+            f"numerical_gradient: this {type(x).__name__} is read-only (JAX arrays always "
+            "are), so x cannot be perturbed in place; pass batched=True with an f that "
+            "takes a stack of points"
         )
-    step = _step_for(x, h)
+    step = resolve_step(x, h)
+    return gradient_with_step(f, x, step, batched=batched, max_bytes=max_bytes)
+
+
+def gradient_with_step(
+    f: Callable[[Any], Any],
+    x: Any,
+    h: float,
+    *,
+    batched: bool = False,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Any:
+    """:func:`numerical_gradient` with the step already resolved: no conversion, no warning.
+
+    For callers that applied :func:`resolve_step` once themselves (gradcheck, descent).
+    ``x`` must be real floating (and writeable unless ``batched``).
+    """
     if batched:
-        return _gradient_batched(f, x, step, max_bytes, xp)
-    return _gradient_in_place(f, x, step, xp)
+        return _gradient_batched(f, x, h, max_bytes)
+    return _gradient_in_place(f, x, h)
 
 
-def _gradient_in_place(f: Callable[[Any], Any], x: Any, h: float, xp: Any) -> Any:
-    diffs = []
-    for idx in np.ndindex(*x.shape):
-        original = xp.asarray(x[idx], copy=True)  # a copy: x[idx] may be a view
+def _gradient_in_place(f: Callable[[Any], Any], x: Any, h: float) -> Any:
+    """The chapter's loop: perturb ``x[idx]`` in place, call ``f``, restore bit for bit."""
+    xp = array_namespace(x)
+    original = xp.asarray(x, copy=True)  # one copy; its elements are never written
+    plus, minus = [], []
+    add_plus, add_minus = plus.append, minus.append  # the loop is the cost: keep it lean
+    unchecked = True
+    for idx in itertools.product(*(range(s) for s in x.shape)):
+        xi = original[idx]
         try:
-            x[idx] = original + h
-            fxh1 = f(x)
-            x[idx] = original - h
-            fxh2 = f(x)
+            x[idx] = xi + h
+            add_plus(f(x))
+            x[idx] = xi - h
+            add_minus(f(x))
         finally:
-            x[idx] = original
-        diffs.append(_scalar(fxh1, x, xp) - _scalar(fxh2, x, xp))
-    if not diffs:
+            x[idx] = xi
+        if unchecked:
+            _check_scalar(plus[0])
+            unchecked = False
+    if not plus:
         return xp.zeros_like(x)
-    return xp.reshape(xp.stack(diffs), x.shape) / (2 * h)
+    values = _values(plus + minus, x, xp)
+    n = len(plus)
+    return xp.reshape(central(values[:n], values[n:], h), x.shape)
+
+
+def _check_scalar(value: Any) -> None:
+    shape = tuple(getattr(value, "shape", ()))
+    if math.prod(shape) != 1:
+        raise ValueError(
+            f"numerical_gradient: f returned shape {shape}, expected a scalar; with "
+            "batched=True, f takes a stack of points and returns one value per point"
+        )
+
+
+def _values(raw: list[Any], like: Any, xp: Any) -> Any:
+    """``f``'s values as one 1-D array of ``like``'s dtype on its device.
+
+    Host numbers (Python floats, NumPy scalars) are converted in one call; device
+    scalars are stacked on the device (no host sync).
+    """
+    if all(isinstance(v, numbers.Real) for v in raw):
+        return xp.asarray(raw, dtype=like.dtype, device=_device(like))
+    return xp.stack([_scalar(v, like, xp) for v in raw])
 
 
 def _scalar(v: Any, like: Any, xp: Any) -> Any:
-    """``f``'s value as a 0-d array of ``like``'s dtype on its device (no host sync)."""
-    if isinstance(v, int | float):
+    """One value of ``f`` as a 0-d array of ``like``'s dtype on its device."""
+    if isinstance(v, numbers.Real):
         return xp.asarray(v, dtype=like.dtype, device=_device(like))
     return xp.reshape(xp.astype(v, like.dtype), ())
 
 
-def _gradient_batched(f: Callable[[Any], Any], x: Any, h: float, max_bytes: int, xp: Any) -> Any:
-    n = math.prod(x.shape)
-    if n == 0:
+def _gradient_batched(f: Callable[[Any], Any], x: Any, h: float, max_bytes: int) -> Any:
+    xp = array_namespace(x)
+    if math.prod(x.shape) == 0:
         return xp.zeros_like(x)
-    dev = _device(x)
-    itemsize = 8 if dtype_name(x) == "float64" else 4
-    # One eye-row per perturbed element, for the + and the - copies: 2 * k * n values.
-    k = max(1, min(n, int(max_bytes) // max(1, 2 * n * itemsize)))
-    flat = xp.reshape(x, (1, n))
-    columns = xp.arange(n, device=dev)
-    parts = []
-    for start in range(0, n, k):
-        stop = min(n, start + k)
-        rows = xp.arange(start, stop, device=dev)
-        eye = xp.astype(rows[:, None] == columns[None, :], x.dtype)
-        stack = xp.concat([flat + h * eye, flat - h * eye], axis=0)
-        values = f(xp.reshape(stack, (2 * (stop - start), *x.shape)))
-        values = xp.reshape(xp.astype(xp.asarray(values), x.dtype), (2 * (stop - start),))
-        parts.append(values[: stop - start] - values[stop - start :])
-    return xp.reshape(xp.concat(parts), x.shape) / (2 * h)
+
+    def values(offsets: Any) -> Any:
+        m = offsets.shape[0]
+        v = xp.asarray(f(x[None, ...] + offsets))
+        if math.prod(v.shape) != m:
+            raise ValueError(
+                f"numerical_gradient: with batched=True f must return one value per stacked "
+                f"point, shape ({m},) for a stack of shape {(m, *x.shape)}; it returned "
+                f"shape {tuple(v.shape)}"
+            )
+        return xp.reshape(xp.astype(v, x.dtype), (m,))
+
+    g = central_difference(values, UnitVectors(x), h, max_bytes=max_bytes)
+    return xp.reshape(g, x.shape)
 
 
 def gradient_descent(
@@ -274,20 +464,21 @@ def gradient_descent(
         )
     xp = namespace(init_x)
     x = xp.asarray(as_float(init_x, xp), copy=True)
-    if not batched and is_jax_array(x):
+    if not batched and not is_writeable_array(x):
         batched = True
-        f = _vectorize(f, xp)
+        f = stacked(f, xp)
+    step = resolve_step(x)
     history = []
     for _ in range(step_num):
         history.append(x)
-        x = x - lr * numerical_gradient(f, xp.asarray(x, copy=True), batched=batched)
+        x = x - lr * gradient_with_step(f, xp.asarray(x, copy=True), step, batched=batched)
     if not history:
         return x, xp.empty((0, *x.shape), dtype=x.dtype, device=_device(x))
     return x, xp.stack(history)
 
 
-def _vectorize(f: Callable[[Any], Any], xp: Any) -> Callable[[Any], Any]:
-    """Turn a one-point ``f`` into one that maps over a stack (immutable backends)."""
+def stacked(f: Callable[[Any], Any], xp: Any) -> Callable[[Any], Any]:
+    """A one-point ``f`` as one that maps over a stack, point by point (immutable arrays)."""
 
     def batched(stack: Any) -> Any:
         return xp.stack(
@@ -295,26 +486,3 @@ def _vectorize(f: Callable[[Any], Any], xp: Any) -> Callable[[Any], Any]:
         )
 
     return batched
-
-
-def central_difference(
-    f: Callable[[Any], Any],
-    directions: Any,
-    h: float,
-    *,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    bytes_per_direction: int | None = None,
-) -> Any:
-    """``(f(h*D) - f(-h*D)) / (2h)`` for the stack of directions ``D`` (k, ...), chunked."""
-    xp = namespace(directions)
-    k = int(directions.shape[0])
-    if bytes_per_direction is None:
-        bytes_per_direction = (
-            2 * math.prod(directions.shape[1:]) * xp.finfo(directions.dtype).bits // 8
-        )
-    m = max(1, min(k, int(max_bytes) // max(1, int(bytes_per_direction))))
-    parts = []
-    for s in range(0, k, m):
-        d = directions[s : min(k, s + m), ...]
-        parts.append((f(h * d) - f(-h * d)) / (2 * h))
-    return xp.concat(parts, axis=0)

@@ -8,7 +8,6 @@ before ``l`` are reused, and the next layer's input changes by a rank-one term.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 from array_api_compat import array_namespace
@@ -16,13 +15,7 @@ from array_api_compat import device as device_of
 
 from .mlp import ACTIVATIONS, decay_term, forward
 from .mlp import softmax_cross_entropy_stats as _ce
-from .numerical import (
-    DEFAULT_MAX_BYTES,
-    PrecisionWarning,
-    _step_for,
-    central_difference,
-    numerical_gradient,
-)
+from .numerical import DEFAULT_MAX_BYTES, central_difference, gradient_with_step, resolve_step
 
 __all__ = ["numerical_gradient_mlp"]
 
@@ -66,12 +59,10 @@ def numerical_gradient_mlp(
             "numerical gradients are computed for one net; these parameters carry a model "
             f"axis (W1 of shape {tuple(params['W1'].shape)})"
         )
-    step = _step_for(x, h)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PrecisionWarning)  # warned once above
-        if method == "generic":
-            return _generic(params, x, t_onehot, activation, weight_decay, step, max_bytes)
-        grads = _structured(params, x, t_onehot, activation, step, max_bytes)
+    step = resolve_step(x, h, stacklevel=3)  # warned once, at the net's method
+    if method == "generic":
+        return _generic(params, x, t_onehot, activation, weight_decay, step, max_bytes)
+    grads = _structured(params, x, t_onehot, activation, step, max_bytes)
     if weight_decay:
         for k, w in params.items():
             if k.startswith("W"):  # the L2 term's own central difference, elementwise
@@ -93,7 +84,7 @@ def _generic(params, x, t, activation, weight_decay, h, max_bytes):
         return f
 
     return {
-        k: numerical_gradient(stacked_loss(k), v, h, batched=True, max_bytes=max_bytes)
+        k: gradient_with_step(stacked_loss(k), v, h, batched=True, max_bytes=max_bytes)
         for k, v in params.items()
     }
 

@@ -12,22 +12,26 @@ finished arrays are brought to the host for drawing.
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as _device
 
-from .backends import Backend, dtype_name, get_backend, to_numpy
-from .numerical import default_step, numerical_diff
+from .backends import Backend, get_backend, to_numpy
+from .numerical import central_difference, numerical_diff, resolve_step
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = [
+    "check_output_path",
     "function_1",
     "function_2",
     "plot_descent_path",
@@ -79,6 +83,44 @@ def _new_figure(**kwargs: Any) -> Figure:
     fig = Figure(**kwargs)
     FigureCanvasAgg(fig)
     return fig
+
+
+def check_output_path(path: str | os.PathLike[str]) -> None:
+    """Fail fast, before any work, when a figure could not be saved at ``path``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Where ``Figure.savefig`` will write; its extension picks the format (none: PNG).
+
+    Raises
+    ------
+    ValueError
+        One line: the format is not one matplotlib writes (it lists those it does), or
+        the directory does not exist or cannot be written (checked by creating and
+        removing a temporary file there).
+    ImportError
+        matplotlib is not installed.
+    """
+    path = Path(path)
+    ext = path.suffix[1:].lower()
+    formats = _new_figure().canvas.get_supported_filetypes() if ext else {}  # needs matplotlib
+    if ext and ext not in formats:
+        raise ValueError(
+            f"cannot save a figure as {str(path)!r}: format {ext!r} is not supported; "
+            f"use one of {', '.join(sorted(formats))}"
+        )
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ValueError(f"cannot write {str(path)!r}: directory {str(folder)!r} does not exist")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".xpnet-", suffix=".tmp"):
+            pass
+    except OSError as exc:
+        raise ValueError(
+            f"cannot write {str(path)!r}: directory {str(folder)!r} is not writable "
+            f"({exc.strerror or exc})"
+        ) from None
 
 
 def _host(values: Any) -> np.ndarray:
@@ -175,18 +217,23 @@ def plot_tangent(
 
 
 def _gradients_at(f: Callable[[Any], Any], points: Any, h: float) -> Any:
-    """Central-difference gradients of ``f`` at each row of ``points`` (k, n), at once.
+    """Central-difference gradients of ``f`` at each row of ``points`` (k, n).
 
-    ``f`` receives one stack of ``2 * k * n`` perturbed points and returns their values.
-    Array-API operations only, every new array on ``points``' device.
+    ``f`` maps a stack of points (m, n) to m values; each call of ``f`` sees a chunk of
+    the ``2 * k * n`` perturbed points (:func:`xpnet.numerical.central_difference`).
     """
     xp = array_namespace(points)
     k, n = points.shape
-    eye = xp.eye(n, dtype=points.dtype, device=_device(points))
-    shifted = xp.concat([points[:, None, :] + h * eye, points[:, None, :] - h * eye], axis=1)
-    values = xp.asarray(f(xp.reshape(shifted, (k * 2 * n, n))))
-    values = xp.reshape(xp.astype(values, points.dtype), (k, 2 * n))
-    return (values[:, :n] - values[:, n:]) / (2 * h)
+    eye = xp.eye(n, dtype=points.dtype, device=_device(points))[:, None, :]  # (n, 1, n)
+
+    def values(offsets: Any) -> Any:  # (m, 1, n) -> (m, k): f at every point + offset
+        m = offsets.shape[0]
+        out = xp.asarray(f(xp.reshape(points[None, ...] + offsets, (m * k, n))))
+        return xp.reshape(xp.astype(out, points.dtype), (m, k))
+
+    itemsize = xp.finfo(points.dtype).bits // 8
+    g = central_difference(values, eye, h, bytes_per_direction=4 * k * n * itemsize)
+    return xp.permute_dims(g, (1, 0))
 
 
 def plot_gradient_field(
@@ -229,7 +276,7 @@ def plot_gradient_field(
     X, Y = X.ravel(), Y.ravel()
 
     points = backend.asarray(np.stack([X, Y], axis=1))
-    grad = backend.to_numpy(_gradients_at(f, points, default_step(dtype_name(points))))
+    grad = backend.to_numpy(_gradients_at(f, points, resolve_step(points)))
 
     ax.quiver(X, Y, -grad[:, 0], -grad[:, 1], angles="xy", color="#666666")
     ax.set_xlim([-2, 2])

@@ -6,14 +6,14 @@ xpnet's math imports this module.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from .backends import dtype_name, to_numpy
+from ._tolerances import TOLERANCES, TRAINING_FACTOR, numerical_atol, tolerance
+from .backends import to_numpy
 
 __all__ = [
     "TOLERANCES",
@@ -23,43 +23,6 @@ __all__ = [
     "to_numpy",
     "tolerance",
 ]
-
-
-def _tol(dtype: type[np.floating]) -> tuple[float, float]:
-    eps = float(np.finfo(dtype).eps)
-    # rtol as scipy's array-API tests use it, atol as scikit-learn's.
-    return 4 * math.sqrt(eps), 100 * eps
-
-
-#: Default ``(rtol, atol)`` for one computation in each dtype.
-TOLERANCES: dict[str, tuple[float, float]] = {
-    "float64": _tol(np.float64),  # (6.0e-08, 2.2e-14)
-    "float32": _tol(np.float32),  # (1.4e-03, 1.2e-05)
-    "float16": _tol(np.float16),  # (1.3e-01, 9.8e-02)
-}
-
-#: Multi-step training widens the tolerance by this factor: each SGD step feeds its
-#: rounding differences into the next one, so after a few hundred steps the gap between
-#: two correct backends grows well past a single matmul's, while staying far below the
-#: effect of a real bug (a wrong gradient changes the loss in the first digit).
-TRAINING_FACTOR = 100.0
-
-
-def numerical_atol(dtype: str, h: float = 1e-4) -> float:
-    """Absolute tolerance of a central difference with step ``h``.
-
-    Each evaluation of f carries about eps·|f| rounding error and the difference divides
-    it by 2h; 100·eps/h leaves a ~100x margin for |f| of order 1 (float64, h=1e-4: 2.2e-10).
-    """
-    return 100 * float(np.finfo(dtype).eps) / h
-
-
-def tolerance(dtype: Any, *, training: bool = False) -> tuple[float, float]:
-    """``(rtol, atol)`` for a dtype (name, NumPy or backend dtype, or an array)."""
-    name = dtype if isinstance(dtype, str) else dtype_name(dtype)
-    rtol, atol = TOLERANCES.get(name, TOLERANCES["float64"])
-    factor = TRAINING_FACTOR if training else 1.0
-    return rtol * factor, atol * factor
 
 
 def assert_close(

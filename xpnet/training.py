@@ -167,7 +167,7 @@ def train(
     n_train = int(x_train.shape[0])
     interval = eval_interval or max(n_train // batch_size, 1)
     if gradient == "numerical":
-        resolve_step(net.dtype, None)  # the precision warning, once, here
+        resolve_step(next(iter(net.params.values())))  # the precision warning, once, here
     sgd_lr = _folded_lr(optimizer, lr, net.params)
     if optimizer is None and sgd_lr is None:
         optimizer = SGD(lr)
