@@ -62,11 +62,14 @@ class Checkpoint:
         The optimizer's flat state (0-d arrays for scalars); empty when none was saved.
     meta : dict
         Provenance as written (see the module docstring); ``{}`` for first-format files.
+    path : str
+        The file it was read from (used in messages).
     """
 
     params: dict[str, np.ndarray]
     optimizer_state: dict[str, np.ndarray] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    path: str = "checkpoint"
 
     @property
     def layers(self) -> int:
@@ -83,6 +86,33 @@ class Checkpoint:
     def activation(self) -> str:
         """The hidden layers' activation (``"sigmoid"`` for files that do not say)."""
         return str(self.meta.get("activation", "sigmoid"))
+
+    def to_net(
+        self, *, backend: Backend | str | None = None, dtype: str | None = None
+    ) -> TwoLayerNet:
+        """The net these parameters belong to, on ``backend``.
+
+        Raises
+        ------
+        CheckpointError
+            The parameters are not those of a net this version can build.
+        """
+        where = self.path
+        if self.layers != 2 or any(
+            a.ndim != (2 if k[0] == "W" else 1) for k, a in self.params.items()
+        ):
+            raise CheckpointError(
+                f"{where} holds a {self.layers}-layer net of sizes {self.sizes}; TwoLayerNet "
+                "needs 2 layers without a model axis"
+            )
+        try:
+            net = TwoLayerNet(
+                *self.sizes, backend=backend, dtype=dtype, activation=self.activation, seed=0
+            )
+        except ValueError as exc:  # an activation this version does not know
+            raise CheckpointError(f"{where}: {exc}") from None
+        net.params = {k: net.backend.asarray(v, dtype=net.dtype) for k, v in self.params.items()}
+        return net
 
 
 def save_checkpoint(
@@ -115,7 +145,7 @@ def save_checkpoint(
     path = Path(path)
     params = {k: to_numpy(v) for k, v in net.params.items()}
     ckpt = Checkpoint(params, meta={"activation": getattr(net, "activation", "sigmoid")})
-    _check_params(path, params)
+    _check_params(path, params, finite=False)  # a diverged run may still be saved to look at
     arrays: dict[str, np.ndarray] = dict(params)
     for key, value in (optimizer_state or {}).items():
         host = to_numpy(value) if not isinstance(value, int | float) else np.asarray(value)
@@ -193,10 +223,10 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     }
     params = {k: v for k, v in arrays.items() if _PARAM.fullmatch(k)}
     _check_params(path, params)
-    return Checkpoint(params, optimizer, meta)
+    return Checkpoint(params, optimizer, meta, path=str(path))
 
 
-def _check_params(path: Path, params: dict[str, np.ndarray]) -> None:
+def _check_params(path: Path, params: dict[str, np.ndarray], *, finite: bool = True) -> None:
     n = len(params) // 2
     expected = [f"{c}{i}" for i in range(1, max(n, 1) + 1) for c in "Wb"]
     missing = [k for k in expected if k not in params]
@@ -217,7 +247,7 @@ def _check_params(path: Path, params: dict[str, np.ndarray]) -> None:
     if not ok:
         shapes = ", ".join(f"{k} {params[k].shape}" for k in expected)
         raise CheckpointError(f"{path}: layer shapes do not chain ({shapes})")
-    for k in expected:
+    for k in expected if finite else ():
         bad = int(np.count_nonzero(~np.isfinite(params[k])))
         if bad:
             raise CheckpointError(
@@ -230,10 +260,10 @@ def _looks_like_text(path: Path) -> bool:
     with open(path, "rb") as fh:
         head = fh.read(512)
     try:
-        head.decode("utf-8")
+        text = head.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    return True
+    return all(c.isprintable() or c in "\t\r\n" for c in text)
 
 
 def save_weights(net: TwoLayerNet, path: str | os.PathLike[str], **meta: Any) -> Path:
@@ -269,24 +299,10 @@ def load_weights(
         One line naming the file and what is wrong with it.
     """
     ckpt = load_checkpoint(path)
-    if ckpt.layers != 2 or any(
-        a.ndim != (2 if k[0] == "W" else 1) for k, a in ckpt.params.items()
-    ):
-        raise CheckpointError(
-            f"{path} holds a {ckpt.layers}-layer net of shapes {ckpt.sizes}; TwoLayerNet "
-            "needs 2 layers without a model axis (read it with load_checkpoint)"
-        )
     for name, want, got in (
         ("input", input_size, ckpt.sizes[0]),
         ("output", output_size, ckpt.sizes[-1]),
     ):
         if want is not None and want != got:
             raise CheckpointError(f"{path}: {name} size is {got}, but the data needs {want}")
-    try:
-        net = TwoLayerNet(
-            *ckpt.sizes, backend=backend, dtype=dtype, activation=ckpt.activation, seed=0
-        )
-    except ValueError as exc:  # an activation this version does not know
-        raise CheckpointError(f"{path}: {exc}") from None
-    net.params = {k: net.backend.asarray(ckpt.params[k], dtype=net.dtype) for k in ckpt.params}
-    return net
+    return ckpt.to_net(backend=backend, dtype=dtype)
