@@ -478,9 +478,9 @@ def _load_full(
     missing = [p for p in paths if not p.is_file()]
     if missing:
         if not download:
-            raise _Unavailable("downloads are off (download=False)")
+            raise _Unavailable("downloads off: download=False")
         if _offline():
-            raise _Unavailable("downloads are off (XPNET_OFFLINE=1)")
+            raise _Unavailable("downloads off: XPNET_OFFLINE=1")
         recent = _recent_failure(dataset)
         if recent is not None:
             raise _Unavailable(recent)
