@@ -441,3 +441,72 @@ def test_figure_script_checks_its_output_first(capsys):
     assert script.main(["--out", "/nonexistent/x.png"]) == 2
     err = capsys.readouterr().err
     assert err == "error: --out /nonexistent/x.png: folder /nonexistent does not exist\n"
+
+
+# ------------------------------------------------------------- shared error handling
+def test_library_warnings_are_one_line_in_flag_wording(monkeypatch, capsys):
+    real = cli.train
+
+    def warning(*args, **kwargs):
+        import warnings
+
+        warnings.warn("loss rose from 2.30 to 36.1: lr=100 is too large", UserWarning, 2)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "train", warning)
+    assert train_main([*SAMPLE, "--iters", "2"]) == 0
+    err = capsys.readouterr().err
+    assert err == "xpnet-train: warning: loss rose from 2.30 to 36.1: --lr 100 is too large\n"
+
+
+def test_run_cli_gives_any_script_the_same_exits(capsys):
+    @cli.run_cli("bench")
+    def interrupted(argv=None):
+        raise KeyboardInterrupt
+
+    @cli.run_cli("bench")
+    def disk_full(argv=None):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "out.json")
+
+    for main, code, line in (
+        (interrupted, 130, "bench: interrupted: stopped; nothing written"),
+        (disk_full, 1, "bench: error: out.json: No space left on device; nothing written"),
+    ):
+        assert exit_code(main, []) == code
+        assert capsys.readouterr().err.strip() == line
+
+
+def test_float16_stays_available_where_it_is_fast(tmp_path, capsys):
+    pytest.importorskip("torch")
+    metrics = tmp_path / "m.json"
+    argv = [*SAMPLE, "--backend", "torch", "--dtype", "float16", "--iters", "3",
+            "--metrics-out", str(metrics)]  # fmt: skip
+    assert train_main(argv) == 0
+    assert json.loads(metrics.read_text())["dtype"] == "float16"
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_real_process(tmp_path):
+    """SIGINT delivered to scripts/train.py: one line, exit 130, no output file."""
+    import signal
+    import subprocess
+    import sys
+
+    from _scripts import SCRIPTS
+
+    metrics = tmp_path / "m.json"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OPENBLAS_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPTS / "train.py"), "--dataset", "mnist-sample",
+         "--iters", "1000000", "--metrics-out", str(metrics)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    assert proc.stdout.readline().startswith("xpnet-train: data: mnist-sample")
+    assert proc.stdout.readline().startswith("xpnet-train: backend numpy")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err
+    last = err.strip().splitlines()[-1]  # after the progress bar
+    assert last.startswith("xpnet-train: interrupted: stopped ")
+    assert last.endswith(" of 1000000; nothing written")
+    assert not metrics.exists()

@@ -386,6 +386,7 @@ def _run_training(
         x_train.shape[1], args.hidden_size, 10,
         backend=backend, seed=args.seed, activation=args.activation,
     )  # fmt: skip
+    run.stage = f"at step 1 of {args.iters}"
     if not args.quiet:
         slow_start = (
             "; accuracy near chance (0.1000) in the first epochs is this recipe's expected "
@@ -397,7 +398,6 @@ def _run_training(
             f"xpnet-train: backend {backend.name} on {backend.device_name}, "
             f"{backend.dtype_name}{slow_start}"
         )
-    run.stage = f"at step 1 of {args.iters}"
 
     def on_epoch(h: Any) -> None:
         run.stage = f"after step {h.eval_steps[-1] + 1} of {args.iters}"
