@@ -62,7 +62,7 @@ SLOW_FLOAT16 = ("numpy", "array_api_strict")
 # Library parameter names in messages, and the flags that set them here.
 _FLAG_WORDING = (
     (re.compile(r"download=False"), "--offline"),
-    (re.compile(r"download=True"), "network access (no --offline)"),
+    (re.compile(r"download=True"), "without --offline"),
     (re.compile(r"verify=False"), "--no-verify"),
     (
         re.compile(r"(?<![\w/.-])(lr|iters|batch_size|hidden_size|data_dir)(?:(=)|(?![\w/.-]))"),

@@ -577,7 +577,7 @@ def load_data(
             raise DataError(
                 f"fashion-mnist not found in {dirs} and could not be downloaded: {exc}; "
                 "run `apt-get install dataset-fashion-mnist`, put the four .gz files in "
-                f"{target}, or run once with network access and download=True"
+                f"{target}, or run once online (download=True)"
             ) from None
         warnings.warn(
             f"full MNIST unavailable ({_short(exc)}); using the 5,000-digit sample\n"
