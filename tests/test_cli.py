@@ -152,6 +152,7 @@ def test_nan_loss_is_one_line_naming_the_flag(tmp_path, capsys):
         (["--plot", "curves.xyz"], "--plot curves.xyz: matplotlib cannot write .xyz files"),
         (["--hidden-size", str(10**12)], "GiB for the weights alone, more than this machine"),
         (["--dtype", "float16"], "NumPy has no float16 matrix-multiply kernels"),
+        (["--dataset", "mnist-sample", "--data-dir", "."], "--data-dir has no effect with"),
     ],
 )
 def test_bad_values_are_rejected_before_any_work(argv, message, capsys, monkeypatch):

@@ -45,6 +45,10 @@ try:
     from .backends import DTYPES
 except ImportError:
     DTYPES = ("float32", "float64", "float16")
+try:
+    from .training import DivergenceWarning
+except ImportError:
+    DivergenceWarning = UserWarning
 
 __all__ = [
     "UsageError",
@@ -183,6 +187,7 @@ def _printing_warnings(run: CliRun) -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("default", category=UserWarning)
         warnings.filterwarnings("default", category=RuntimeWarning)
+        warnings.filterwarnings("always", category=DivergenceWarning)
         warnings.showwarning = show
         yield
 
@@ -316,6 +321,11 @@ def _check_float16(backend: Backend) -> None:
         )
 
 
+def _check_data_flags(args: argparse.Namespace) -> None:
+    if args.dataset == "mnist-sample" and args.data_dir is not None:
+        raise UsageError("--data-dir has no effect with --dataset mnist-sample (bundled data)")
+
+
 def _load(args: argparse.Namespace, run: CliRun, dataset: str) -> DataSet:
     """The data as uint8 pixels and labels; one line names what was used."""
     run.stage = "while loading the data"
@@ -362,6 +372,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
             for flag in ("--metrics-out", "--plot", "--save"):
                 check_output(flag, getattr(args, flag[2:].replace("-", "_")))
             plot_format = _figure_format("--plot", args.plot)
+            _check_data_flags(args)
             _check_memory(args.hidden_size)
             backend = get_backend(args.backend, args.device, args.dtype)
             _check_float16(backend)
@@ -503,12 +514,13 @@ def evaluate_main(argv: Sequence[str] | None = None) -> int:
     with cli_errors("xpnet-evaluate") as run:
         run.memory_hint = "free memory or use another --backend"
         try:
+            _check_data_flags(args)
             backend = get_backend(args.backend, args.device, args.dtype)
             ckpt = load_checkpoint(args.weights)
             net = ckpt.to_net(backend=backend)
-        except (BackendError, CheckpointError) as exc:
+        except (BackendError, CheckpointError, UsageError) as exc:
             hint = ""
-            if not args.weights.exists():
+            if isinstance(exc, CheckpointError) and not args.weights.exists():
                 hint = f" (write one with: xpnet-train --save {args.weights})"
             parser.exit(EXIT_USAGE, f"xpnet-evaluate: error: {exc}{hint}\n")
         trained_on = ckpt.meta.get("dataset")
