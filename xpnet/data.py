@@ -369,8 +369,8 @@ def _recent_failure(dataset: str) -> str | None:
     if not 0 <= age < RETRY_AFTER_S:
         return None
     return (
-        f"all mirrors failed {age / 60:.0f} min ago ({reason[:80]}); next try after "
-        f"{RETRY_AFTER_S / 60:.0f} min, or delete {marker}"
+        f"all mirrors failed {age / 60:.0f} min ago; no new try for "
+        f"{RETRY_AFTER_S / 60:.0f} min unless {marker} is deleted; that time: {reason[:200]}"
     )
 
 
