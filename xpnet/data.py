@@ -44,6 +44,7 @@ __all__ = [
     "DataError",
     "DataSet",
     "SampleFallbackWarning",
+    "fingerprint",
     "load_data",
     "load_mnist",
     "read_idx",
