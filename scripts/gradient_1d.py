@@ -11,7 +11,6 @@ derivative are evaluated (always in float64).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -22,10 +21,6 @@ import xpnet  # noqa: E402
 from xpnet import plots  # noqa: E402
 from xpnet.cli import figure_main  # noqa: E402
 
-#: --out alone, read before anything else runs (figure_main parses the full command line).
-_OUT = argparse.ArgumentParser(add_help=False)
-_OUT.add_argument("--out", default="gradient_1d.png")
-
 
 def _draw(backend, args):
     fig = plots.plot_tangent(plots.function_1, args.x0, backend=backend)
@@ -34,28 +29,15 @@ def _draw(backend, args):
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        # Check --out before any work: a bad path fails now, not after the figure is drawn.
-        try:
-            plots.check_output_path(_OUT.parse_known_args(argv)[0].out)
-        except ImportError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        except ValueError as exc:
-            print(f"error: --out: {exc}", file=sys.stderr)
-            return 2
-        return figure_main(
-            argv,
-            description=__doc__.splitlines()[0],
-            default_out="gradient_1d.png",
-            draw=_draw,
-            add_arguments=lambda p: p.add_argument(
-                "--x0", type=float, default=5.0, help="tangent point (default 5)"
-            ),
-        )
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return figure_main(
+        argv,
+        description=__doc__.splitlines()[0],
+        default_out="gradient_1d.png",
+        draw=_draw,
+        add_arguments=lambda p: p.add_argument(
+            "--x0", type=float, default=5.0, help="tangent point (default 5)"
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -20,9 +20,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import xpnet  # noqa: E402
 from xpnet import parity  # noqa: E402
+from xpnet._files import atomic_write  # noqa: E402
+from xpnet.cli import UsageError, check_output, cli_errors  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
+    with cli_errors("parity") as run:
+        return _main(argv, run)
+
+
+def _main(argv: list[str] | None, run) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--backend", help="backend to check (default: XPNET_BACKEND)")
     p.add_argument("--device", help="its device (default: XPNET_DEVICE)")
@@ -34,9 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="also write the results as JSON")
     args = p.parse_args(argv)
     try:
+        check_output("--out", args.out)
         reference = xpnet.get_backend(args.reference, None, "float64")
         backends = [xpnet.get_backend(args.backend, args.device, d) for d in args.dtype]
-    except xpnet.BackendError as exc:
+    except (xpnet.BackendError, UsageError) as exc:
         p.exit(2, f"parity: error: {exc}\n")
 
     print(f"parity: {backends[0].name} on {backends[0].device_name} "
@@ -49,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     for b in backends:
         for r in parity.run_parity(b, reference, checks=args.check):
             results.append(r)
+            run.stage = f"after {len(results)} checks"
             verdict = "pass" if r.passed else f"FAIL {r.detail}"
             print(f"{r.check:<32} {r.dtype:<8} {r.max_abs:>10.2e} {r.max_rel:>10.2e} "
                   f"{r.rtol:>8.1e} {r.atol:>8.1e}  {verdict}", flush=True)  # fmt: skip
@@ -63,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": seconds,
             "results": [r.as_dict() for r in results],
         }
-        args.out.write_text(json.dumps(payload, indent=1) + "\n")
+        with atomic_write(args.out, "w") as fh:
+            fh.write(json.dumps(payload, indent=1) + "\n")
     return 1 if failed else 0
 
 

@@ -53,3 +53,29 @@ def test_unknown_backend_is_one_line(script, capsys):
         script.main(["--backend", "mxnet"])
     assert info.value.code == 2
     assert capsys.readouterr().err.startswith("parity: error: unknown backend 'mxnet'")
+
+
+def test_ctrl_c_is_one_line_and_exit_130(script, monkeypatch, capsys, tmp_path):
+    def first_then_interrupt(b, reference, checks=None):
+        yield from list(real(b, reference, checks=["softmax"]))
+        raise KeyboardInterrupt
+
+    real = parity.run_parity
+    monkeypatch.setattr(parity, "run_parity", first_then_interrupt)
+    out = tmp_path / "p.json"
+    with pytest.raises(SystemExit) as info:
+        script.main(["--backend", "numpy", "--out", str(out)])
+    assert info.value.code == 130
+    err = capsys.readouterr().err.strip()
+    assert err == "parity: interrupted: stopped after 1 checks; nothing written"
+    assert not out.exists()
+
+
+def test_unwritable_out_is_refused_before_any_check(script, monkeypatch, capsys):
+    monkeypatch.setattr(parity, "run_parity", None)  # would fail if called
+    with pytest.raises(SystemExit) as info:
+        script.main(["--backend", "numpy", "--out", "/nonexistent/p.json"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err == (
+        "parity: error: --out /nonexistent/p.json: folder /nonexistent does not exist\n"
+    )

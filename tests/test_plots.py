@@ -345,15 +345,15 @@ def _run_script(name, *args, cwd):
 @pytest.mark.parametrize(
     ("out", "message"),
     [
-        ("missing/x.png", "directory 'missing' does not exist"),
-        ("x.xyz", "format 'xyz' is not supported; use one of "),
+        ("missing/x.png", "folder missing does not exist"),
+        ("x.xyz", "matplotlib cannot write .xyz files; use one of "),
     ],
     ids=["no_directory", "unknown_format"],
 )
 def test_script_bad_out_is_one_line_and_exit_2(name, out, message, tmp_path):
     done = _run_script(name, "--out", out, cwd=tmp_path)
     assert done.returncode == 2
-    assert done.stderr.startswith("error: --out: cannot ") and message in done.stderr
+    assert done.stderr.startswith("error: --out ") and message in done.stderr
     assert done.stderr.count("\n") == 1 and done.stdout == ""  # nothing was computed
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no file, no temp file left
 
@@ -394,5 +394,5 @@ def test_script_ctrl_c_is_one_line_and_exit_130(tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130
-    assert err == "interrupted\n"
+    assert len(err.strip().splitlines()) == 1 and "interrupted" in err and "nothing written" in err
     assert not (tmp_path / "a.png").exists()

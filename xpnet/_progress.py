@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import IO, Any
 
 
 class _NullBar:
@@ -50,11 +51,12 @@ def progress(iterable: Iterable[Any] | None = None, *, disable: bool = False, **
     return _NullBar(iterable)
 
 
-def write(message: str) -> None:
-    """Print a line without breaking an active progress bar."""
+def write(message: str, file: IO[str] | None = None) -> None:
+    """Print a line (to ``file``, default stdout) without breaking an active progress bar."""
+    file = sys.stdout if file is None else file
     try:
         from tqdm.auto import tqdm
     except ImportError:
-        print(message, flush=True)
+        print(message, file=file, flush=True)
     else:
-        tqdm.write(message)
+        tqdm.write(message, file=file)

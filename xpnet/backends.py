@@ -35,7 +35,8 @@ __all__ = [
     "to_numpy",
 ]
 
-_FLOAT_DTYPES = ("float32", "float64", "float16")
+#: Floating dtypes a Backend can use, by name.
+DTYPES = _FLOAT_DTYPES = ("float32", "float64", "float16")
 _DEFAULT_DTYPE = "float32"
 _HOST_TYPES = (np.ndarray, np.generic, int, float, bool, complex)
 

@@ -1,9 +1,25 @@
-"""Saving and loading TwoLayerNet weights as plain ``.npz`` files (never pickle)."""
+"""Checkpoints: a net's parameters, optional optimizer state and provenance in one ``.npz``.
+
+The file is a plain NumPy ``.npz`` (a zip of ``.npy`` arrays, loaded with
+``allow_pickle=False``):
+
+- ``W1, b1, ..., Wn, bn``: the parameters of an n-layer net (TwoLayerNet has n = 2);
+- ``optimizer/<name>``: one entry per optimizer-state item (arrays or scalars);
+- ``meta``: a 0-d string array holding JSON: ``format``, ``xpnet_version``, ``sizes``
+  (input, hidden..., output), ``activation``, ``dtype`` and whatever the writer adds
+  (``dataset``, ``data_fingerprint``, ``config``, ``step``, ``seed``);
+- ``activation``: the activation again as a 0-d string, for readers of the first format.
+
+Files written before ``meta`` existed (parameters and ``activation`` only) still load.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,27 +27,252 @@ import numpy as np
 
 from ._files import atomic_write
 from .backends import Backend, to_numpy
-from .nets import PARAM_NAMES, TwoLayerNet
+from .nets import TwoLayerNet
 
-__all__ = ["CheckpointError", "load_weights", "save_weights"]
+__all__ = [
+    "Checkpoint",
+    "CheckpointError",
+    "load_checkpoint",
+    "load_weights",
+    "save_checkpoint",
+    "save_weights",
+]
+
+FORMAT = 1
+OPTIMIZER_PREFIX = "optimizer/"
+_PARAM = re.compile(r"([Wb])([1-9][0-9]*)")
+_ZIP_MAGIC = b"PK\x03\x04"
+_NPY_MAGIC = b"\x93NUMPY"
 
 
 class CheckpointError(ValueError):
-    """A weights file that is missing, not an xpnet ``.npz``, or of the wrong shape."""
+    """A weights file that is missing, not an xpnet ``.npz``, or not usable as it is."""
 
 
-def save_weights(net: TwoLayerNet, path: str | os.PathLike[str]) -> Path:
-    """Write ``net.params`` (and its activation) to ``path`` as ``.npz``, atomically.
+@dataclass(frozen=True)
+class Checkpoint:
+    """What :func:`load_checkpoint` read.
 
-    The file is written next to ``path`` under a temporary name and renamed into place
-    only when complete, so an existing file is never left half-written.
+    Attributes
+    ----------
+    params : dict of str to numpy.ndarray
+        ``W1`` (input, h1), ``b1`` (h1,), ..., ``Wn`` (h_{n-1}, output), ``bn`` (output,);
+        floating point, all finite.
+    optimizer_state : dict of str to numpy.ndarray
+        The optimizer's flat state (0-d arrays for scalars); empty when none was saved.
+    meta : dict
+        Provenance as written (see the module docstring); ``{}`` for first-format files.
+    path : str
+        The file it was read from (used in messages).
     """
+
+    params: dict[str, np.ndarray]
+    optimizer_state: dict[str, np.ndarray] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    path: str = "checkpoint"
+
+    @property
+    def layers(self) -> int:
+        """Number of affine layers n."""
+        return len(self.params) // 2
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """``(input, hidden_1, ..., output)``."""
+        ws = [self.params[f"W{i}"] for i in range(1, self.layers + 1)]
+        return (int(ws[0].shape[-2]), *(int(w.shape[-1]) for w in ws))
+
+    @property
+    def activation(self) -> str:
+        """The hidden layers' activation (``"sigmoid"`` for files that do not say)."""
+        return str(self.meta.get("activation", "sigmoid"))
+
+    def to_net(
+        self, *, backend: Backend | str | None = None, dtype: str | None = None
+    ) -> TwoLayerNet:
+        """The net these parameters belong to, on ``backend``.
+
+        Raises
+        ------
+        CheckpointError
+            The parameters are not those of a net this version can build.
+        """
+        where = self.path
+        if self.layers != 2 or any(
+            a.ndim != (2 if k[0] == "W" else 1) for k, a in self.params.items()
+        ):
+            raise CheckpointError(
+                f"{where} holds a {self.layers}-layer net of sizes {self.sizes}; TwoLayerNet "
+                "needs 2 layers without a model axis"
+            )
+        try:
+            net = TwoLayerNet(
+                *self.sizes, backend=backend, dtype=dtype, activation=self.activation, seed=0
+            )
+        except ValueError as exc:  # an activation this version does not know
+            raise CheckpointError(f"{where}: {exc}") from None
+        net.params = {k: net.backend.asarray(v, dtype=net.dtype) for k, v in self.params.items()}
+        return net
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    net: Any,
+    *,
+    optimizer_state: dict[str, Any] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``net.params``, an optimizer state and provenance to ``path``, atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.npz`` to write; an existing file is replaced only once the new one is complete.
+    net : object with ``params``
+        ``params`` is a dict ``W1, b1, ..., Wn, bn`` of arrays of any backend.
+    optimizer_state : dict of str to array or scalar, optional
+        Stored under ``optimizer/<key>``; numeric values only (no objects, no pickle).
+    meta : dict, optional
+        JSON-serialisable provenance (dataset, data fingerprint, config, step, seed...);
+        ``format``, ``xpnet_version``, ``sizes``, ``activation`` and ``dtype`` are added.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    from . import __version__
+
     path = Path(path)
-    arrays = {k: to_numpy(net.params[k]) for k in PARAM_NAMES}
-    arrays["activation"] = np.array(net.activation)
+    params = {k: to_numpy(v) for k, v in net.params.items()}
+    ckpt = Checkpoint(params, meta={"activation": getattr(net, "activation", "sigmoid")})
+    _check_params(path, params, finite=False)  # a diverged run may still be saved to look at
+    arrays: dict[str, np.ndarray] = dict(params)
+    for key, value in (optimizer_state or {}).items():
+        host = to_numpy(value) if not isinstance(value, int | float) else np.asarray(value)
+        if host.dtype.kind not in "biuf":
+            raise TypeError(f"optimizer state {key!r} has dtype {host.dtype}; numbers only")
+        arrays[OPTIMIZER_PREFIX + key] = host
+    info = {
+        "format": FORMAT,
+        "xpnet_version": __version__,
+        "sizes": list(ckpt.sizes),
+        "activation": ckpt.activation,
+        "dtype": str(params["W1"].dtype),
+        **(meta or {}),
+    }
+    arrays["meta"] = np.array(json.dumps(info))
+    arrays["activation"] = np.array(ckpt.activation)
     with atomic_write(path) as fh:
         np.savez(fh, **arrays)
     return path
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Read a file written by :func:`save_checkpoint` or :func:`save_weights`.
+
+    Raises
+    ------
+    CheckpointError
+        One line naming the file and what is wrong: missing, a directory, not a ``.npz``
+        (a text file, a single ``.npy`` array), Python objects inside, missing or
+        inconsistent parameters, or non-finite weights.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a directory; give the .npz weights file inside it")
+    if not path.exists():
+        raise CheckpointError(f"weights file {path} does not exist")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise CheckpointError(f"{path} cannot be read ({exc.strerror})") from None
+    if head.startswith(_NPY_MAGIC):
+        raise CheckpointError(
+            f"{path} holds a single array (.npy), not named parameters; it is not a weights file"
+        )
+    if not head.startswith(_ZIP_MAGIC):
+        kind = "a text file" if _looks_like_text(path) else "not a zip archive"
+        raise CheckpointError(f"{path} is {kind}, not an .npz weights file")
+    try:
+        # own the handle: np.load leaks it when the archive is damaged
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise CheckpointError(
+                f"{path} holds Python objects, not plain arrays; xpnet never loads those"
+            ) from None
+        raise CheckpointError(f"{path} is not a readable .npz weights file ({exc})") from None
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise CheckpointError(f"{path} is a damaged .npz file ({exc})") from None
+    meta: dict[str, Any] = {}
+    if "meta" in arrays:
+        try:
+            meta = json.loads(str(arrays.pop("meta")))
+        except ValueError:
+            raise CheckpointError(f"{path}: its 'meta' entry is not JSON") from None
+        if not isinstance(meta, dict):
+            raise CheckpointError(f"{path}: its 'meta' entry is not a JSON object")
+    if "activation" in arrays:
+        meta.setdefault("activation", str(arrays.pop("activation")))
+    optimizer = {
+        k[len(OPTIMIZER_PREFIX) :]: arrays.pop(k)
+        for k in list(arrays)
+        if k.startswith(OPTIMIZER_PREFIX)
+    }
+    params = {k: v for k, v in arrays.items() if _PARAM.fullmatch(k)}
+    _check_params(path, params)
+    return Checkpoint(params, optimizer, meta, path=str(path))
+
+
+def _check_params(path: Path, params: dict[str, np.ndarray], *, finite: bool = True) -> None:
+    n = len(params) // 2
+    expected = [f"{c}{i}" for i in range(1, max(n, 1) + 1) for c in "Wb"]
+    missing = [k for k in expected if k not in params]
+    if missing or len(params) != len(expected):
+        raise CheckpointError(
+            f"{path} lacks {', '.join(missing) or 'a matching W/b pair'}; an xpnet weights "
+            "file holds W1, b1, ..., Wn, bn"
+        )
+    for k, a in params.items():
+        if not np.issubdtype(a.dtype, np.floating):
+            raise CheckpointError(f"{path}: {k} has dtype {a.dtype}; parameters are floats")
+    ok, width = True, None
+    for i in range(1, n + 1):
+        w, b = params[f"W{i}"], params[f"b{i}"]
+        ok &= w.ndim >= 2 and b.ndim >= 1 and b.shape[-1] == w.shape[-1]
+        ok &= width is None or (w.ndim >= 2 and w.shape[-2] == width)
+        width = w.shape[-1] if w.ndim >= 2 else None
+    if not ok:
+        shapes = ", ".join(f"{k} {params[k].shape}" for k in expected)
+        raise CheckpointError(f"{path}: layer shapes do not chain ({shapes})")
+    for k in expected if finite else ():
+        bad = int(np.count_nonzero(~np.isfinite(params[k])))
+        if bad:
+            raise CheckpointError(
+                f"{path}: {k} holds {bad} NaN/inf values of {params[k].size}; the run that "
+                "wrote it diverged, retrain with a smaller learning rate"
+            )
+
+
+def _looks_like_text(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(c.isprintable() or c in "\t\r\n" for c in text)
+
+
+def save_weights(net: TwoLayerNet, path: str | os.PathLike[str], **meta: Any) -> Path:
+    """Write ``net.params`` (and its activation) to ``path`` as ``.npz``, atomically.
+
+    ``meta`` keywords (dataset, config...) are recorded as provenance; see
+    :func:`save_checkpoint`.
+    """
+    return save_checkpoint(path, net, meta=meta)
 
 
 def load_weights(
@@ -57,49 +298,11 @@ def load_weights(
     CheckpointError
         One line naming the file and what is wrong with it.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"weights file {path} does not exist; train with --save {path}")
-    not_ours = f"{path} is not an xpnet weights file (.npz written by --save)"
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise CheckpointError(f"{not_ours}: {exc}") from None
-    if not isinstance(data, np.lib.npyio.NpzFile):  # a bare .npy array
-        raise CheckpointError(f"{not_ours}: it holds a single array, not named parameters")
-    try:
-        with data:
-            arrays: dict[str, Any] = {k: data[k] for k in data.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise CheckpointError(f"{not_ours}: {exc}") from None
-    missing = [k for k in PARAM_NAMES if k not in arrays]
-    if missing:
-        raise CheckpointError(f"{path} lacks {', '.join(missing)}; it is not a TwoLayerNet file")
-    w1, b1, w2, b2 = (arrays[k] for k in PARAM_NAMES)
-    if any(not np.issubdtype(a.dtype, np.floating) for a in (w1, b1, w2, b2)):
-        raise CheckpointError(f"{path}: parameters must be floating point arrays")
-    ok = (
-        w1.ndim == 2
-        and w2.ndim == 2
-        and b1.shape == (w1.shape[1],)
-        and w2.shape[0] == w1.shape[1]
-        and b2.shape == (w2.shape[1],)
-    )
-    if not ok:
-        shapes = ", ".join(f"{k} {arrays[k].shape}" for k in PARAM_NAMES)
-        raise CheckpointError(f"{path}: inconsistent TwoLayerNet shapes ({shapes})")
+    ckpt = load_checkpoint(path)
     for name, want, got in (
-        ("input", input_size, w1.shape[0]),
-        ("output", output_size, w2.shape[1]),
+        ("input", input_size, ckpt.sizes[0]),
+        ("output", output_size, ckpt.sizes[-1]),
     ):
         if want is not None and want != got:
             raise CheckpointError(f"{path}: {name} size is {got}, but the data needs {want}")
-    activation = str(arrays.get("activation", "sigmoid"))
-    if activation not in ("sigmoid", "relu"):
-        raise CheckpointError(f"{path}: unknown activation {activation!r}")
-    net = TwoLayerNet(
-        w1.shape[0], w1.shape[1], w2.shape[1], backend=backend, dtype=dtype,
-        activation=activation, seed=0,
-    )  # fmt: skip
-    net.params = {k: net.backend.asarray(arrays[k], dtype=net.dtype) for k in PARAM_NAMES}
-    return net
+    return ckpt.to_net(backend=backend, dtype=dtype)

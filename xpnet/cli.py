@@ -1,31 +1,180 @@
-"""Command lines: ``xpnet-train`` (scripts/train.py), ``xpnet-evaluate`` (scripts/evaluate.py)."""
+"""Command lines: ``xpnet-train`` (scripts/train.py), ``xpnet-evaluate`` (scripts/evaluate.py).
+
+Every user error ends in one line on stderr and an exit status: 2 for a bad flag value or
+output path (found before any work starts), 1 for what can only fail later (data, memory, a
+full disk, a diverged run), 130 for Ctrl-C. :func:`cli_errors` / :func:`run_cli` give the
+same behaviour to the other scripts.
+"""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
+import re
 import sys
+import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
 from ._files import atomic_write
-from .backends import BackendError, get_backend
+from ._progress import write
+from .backends import BACKENDS, DTYPES, Backend, BackendError, get_backend
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .data import DATASETS, DataError, DataSet, load_data
+from .nets import ACTIVATIONS, TwoLayerNet
+from .training import GRADIENT_MODES, DivergenceWarning, TrainingDivergedError, train
 
-__all__ = ["evaluate_main", "train_main"]
+__all__ = [
+    "UsageError",
+    "check_output",
+    "cli_errors",
+    "evaluate_main",
+    "figure_main",
+    "run_cli",
+    "train_main",
+]
 
-DATASET_CHOICES = ("mnist", "mnist-sample", "fashion-mnist")
+EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+# Backends whose float16 matmul falls back to NumPy's slow loops (no BLAS kernel).
+SLOW_FLOAT16 = ("numpy", "array_api_strict")
+# Library parameter names in messages, and the flags that set them here.
+_FLAG_WORDING = (
+    (re.compile(r"download=False"), "--offline"),
+    (re.compile(r"download=True"), "without --offline"),
+    (re.compile(r"verify=False"), "--no-verify"),
+    (
+        re.compile(r"(?<![\w/.-])(lr|iters|batch_size|hidden_size|data_dir)(?:(=)|(?![\w/.-]))"),
+        None,
+    ),
+)
 
 
-class _UsageError(Exception):
+class UsageError(Exception):
     """A bad flag value or output path, found before any work starts."""
 
 
+# ---------------------------------------------------------------------- errors and exits
+def flag_wording(message: str) -> str:
+    """``message`` with the library's parameter names replaced by this CLI's flags."""
+    for pattern, flag in _FLAG_WORDING:
+        if flag is not None:
+            message = pattern.sub(flag, message)
+        else:
+            message = pattern.sub(
+                lambda m: "--" + m[1].replace("_", "-") + (" " if m[2] else ""), message
+            )
+    return message
+
+
+class CliRun:
+    """What a command has done so far, for the one line printed when it stops early.
+
+    Attributes
+    ----------
+    prog : str
+        The command's name, the prefix of every line.
+    stage : str
+        Where the work is, e.g. ``"after step 600 of 10000"``; empty before it starts.
+    written : list of str
+        Output files completed so far.
+    memory_hint : str
+        What to do when memory runs out.
+    """
+
+    def __init__(self, prog: str) -> None:
+        self.prog = prog
+        self.stage = ""
+        self.written: list[str] = []
+        self.memory_hint = "use smaller sizes or free memory"
+
+    def done(self) -> str:
+        return "wrote " + ", ".join(self.written) if self.written else "nothing written"
+
+    def line(self, kind: str, message: str) -> None:
+        print(f"{self.prog}: {kind}: {message}", file=sys.stderr, flush=True)
+
+    def fail(self, message: str, status: int = EXIT_FAILURE) -> NoReturn:
+        """Print ``prog: error: message`` and exit with ``status``."""
+        self.line("error", message)
+        raise SystemExit(status)
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):  # NumPy's "Unable to allocate", CuPy's OutOfMemoryError
+        return True
+    torch = sys.modules.get("torch")
+    oom = getattr(torch, "OutOfMemoryError", None) if torch is not None else None
+    return oom is not None and isinstance(exc, oom)
+
+
+@contextmanager
+def cli_errors(prog: str) -> Iterator[CliRun]:
+    """Turn Ctrl-C, running out of memory and OS errors into one line and an exit status.
+
+    Ctrl-C: ``interrupted <stage>; nothing written`` (or what was), exit 130. Memory: the
+    cause and :attr:`CliRun.memory_hint`, exit 1. ``OSError`` (a full disk, a vanished
+    folder): the file and the system's reason, exit 1. Everything else passes through.
+    """
+    run = CliRun(prog)
+    try:
+        yield run
+    except KeyboardInterrupt:
+        where = f" {run.stage}" if run.stage else ""
+        print(file=sys.stderr)  # end a progress bar's line
+        run.line("interrupted", f"stopped{where}; {run.done()}")
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    except Exception as exc:
+        if _out_of_memory(exc):
+            where = f" {run.stage}" if run.stage else ""
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            run.fail(f"out of memory{where} ({detail}); {run.memory_hint}; {run.done()}")
+        if isinstance(exc, OSError):
+            name = f"{exc.filename}: " if exc.filename else ""
+            run.fail(f"{name}{exc.strerror or exc}; {run.done()}")
+        raise
+
+
+def run_cli(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    """Decorate a script's ``main(argv)`` with :func:`cli_errors`."""
+
+    def decorate(main: Callable[..., int]) -> Callable[..., int]:
+        @functools.wraps(main)
+        def wrapper(*args: Any, **kwargs: Any) -> int:
+            with cli_errors(prog):
+                return main(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+@contextmanager
+def _printing_warnings(run: CliRun) -> Iterator[None]:
+    """Show library warnings as ``prog: warning: ...`` lines, in the CLI's flag wording."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        first, *rest = flag_wording(str(message)).splitlines() or [""]
+        write(f"{run.prog}: warning: {first}", file=sys.stderr)
+        for text in rest:
+            write(text, file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("default", category=UserWarning)
+        warnings.filterwarnings("default", category=RuntimeWarning)
+        warnings.filterwarnings("always", category=DivergenceWarning)
+        warnings.showwarning = show
+        yield
+
+
+# ------------------------------------------------------------------------ flag checking
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -33,6 +182,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:  # numpy.random.default_rng takes non-negative seeds only
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
     return value
 
 
@@ -46,200 +205,336 @@ def _positive_float(text: str) -> float:
     return value
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every default shown, none shown as ``None`` or ``False``."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default is False:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 def _add_backend_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("backend (defaults from XPNET_BACKEND, XPNET_DEVICE, XPNET_DTYPE)")
-    g.add_argument("--backend", help="numpy, array_api_strict, torch, cupy or jax")
-    g.add_argument("--device", help="cpu, cuda, cuda:1, device1, ...")
-    g.add_argument("--dtype", choices=("float32", "float64", "float16"))
+    g.add_argument("--backend", help=f"{', '.join(BACKENDS)} (default: numpy)")
+    g.add_argument("--device", help="cpu, cuda, cuda:1, device1, ... (default: the library's)")
+    g.add_argument("--dtype", choices=DTYPES, help="parameter dtype (default: float32)")
 
 
-def _add_data_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", choices=DATASET_CHOICES, default="mnist")
-    p.add_argument("--data-dir", type=Path, help="folder with the four IDX .gz files")
+def _add_data_flags(p: argparse.ArgumentParser, default: str | None) -> None:
+    g = p.add_argument_group("data (defaults from XPNET_DATA_DIR, XPNET_OFFLINE)")
+    help_ = "data set" if default else "data set (default: the one the weights were trained on)"
+    g.add_argument("--dataset", choices=DATASETS, default=default, help=help_)
+    g.add_argument(
+        "--data-dir", type=Path, metavar="DIR",
+        help="the only folder read for the four IDX .gz files (downloaded there if missing; "
+        "default: ~/.cache/xpnet/DATASET)",
+    )  # fmt: skip
+    g.add_argument("--offline", action="store_true", help="never download (XPNET_OFFLINE=1)")
+    g.add_argument(
+        "--no-verify", action="store_true",
+        help="trust data files whose MD5 differs from the published one (custom IDX data); "
+        "the format checks stay on",
+    )  # fmt: skip
 
 
+def check_output(flag: str, path: Path | None) -> None:
+    """Fail before any work, not after it, when ``path`` cannot be written.
+
+    A file is created and removed next to ``path``: permission bits say nothing about
+    read-only mounts or pseudo file systems such as ``/proc``.
+    """
+    if path is None:
+        return
+    if path.is_dir():
+        raise UsageError(f"{flag} {path} is a directory; give a file name")
+    parent = path.parent
+    if not parent.is_dir():
+        raise UsageError(f"{flag} {path}: folder {parent} does not exist")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UsageError(f"{flag} {path} is not writable")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(f"{flag} {path} cannot be written ({exc.strerror})") from None
+
+
+def _figure_format(flag: str, path: Path | None) -> str | None:
+    """The matplotlib format for ``path``, checked before any work (PNG without suffix)."""
+    if path is None:
+        return None
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        raise UsageError("plotting needs matplotlib: pip install 'xpnet[plot]'") from None
+    fmt = path.suffix[1:].lower() or "png"
+    supported = FigureCanvasBase.get_supported_filetypes()
+    if fmt not in supported:
+        raise UsageError(
+            f"{flag} {path}: matplotlib cannot write .{fmt} files; use one of "
+            f"{', '.join('.' + f for f in sorted(supported))}"
+        )
+    return fmt
+
+
+def _check_memory(hidden_size: int, input_size: int = 784, classes: int = 10) -> None:
+    """Refuse a net whose initial weights alone exceed this machine's memory."""
+    # the host RNG draws float64 weights, then the backend holds its own copy
+    need = (input_size + 1 + classes) * hidden_size * (8 + 8)
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not POSIX: rely on MemoryError later
+        return
+    if need > total:
+        raise UsageError(
+            f"--hidden-size {hidden_size} needs about {need / 2**30:.1f} GiB for the weights "
+            f"alone, more than this machine's {total / 2**30:.1f} GiB; use a smaller --hidden-size"
+        )
+
+
+def _check_float16(backend: Backend) -> None:
+    if backend.dtype_name == "float16" and backend.name in SLOW_FLOAT16:
+        raise UsageError(
+            f"--dtype float16 on {backend.name}: NumPy has no float16 matrix-multiply kernels, "
+            "so it runs ~100x slower than float32; use --dtype float32 here, or float16 on "
+            "torch, cupy or jax"
+        )
+
+
+def _check_data_flags(args: argparse.Namespace) -> None:
+    if args.dataset == "mnist-sample" and args.data_dir is not None:
+        raise UsageError("--data-dir has no effect with --dataset mnist-sample (bundled data)")
+
+
+def _load(args: argparse.Namespace, run: CliRun, dataset: str) -> DataSet:
+    """The data as uint8 pixels and labels; one line names what was used."""
+    run.stage = "while loading the data"
+    data = load_data(
+        dataset, data_dir=args.data_dir, download=not args.offline, verify=not args.no_verify
+    )
+    write(f"{run.prog}: data: {data.describe()}")
+    return data
+
+
+# ------------------------------------------------------------------------------- train
 def _train_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="xpnet-train",
         description="Train the chapter's TwoLayerNet with mini-batch SGD on any backend.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     _add_backend_flags(p)
-    _add_data_flags(p)
-    p.add_argument("--iters", type=_positive_int, default=10_000)
-    p.add_argument("--batch-size", type=_positive_int, default=100)
-    p.add_argument("--lr", type=_positive_float, default=0.1)
-    p.add_argument("--hidden-size", type=_positive_int, default=50)
-    p.add_argument("--activation", choices=("sigmoid", "relu"), default="sigmoid")
-    p.add_argument("--gradient", choices=("backprop", "numerical"), default="backprop")
-    p.add_argument("--seed", type=int, default=0, help="seed of initial weights and batches")
+    _add_data_flags(p, "mnist")
+    p.add_argument("--iters", type=_positive_int, default=10_000, help="SGD steps")
+    p.add_argument("--batch-size", type=_positive_int, default=100, help="rows per step")
+    p.add_argument("--lr", type=_positive_float, default=0.1, help="learning rate")
+    p.add_argument("--hidden-size", type=_positive_int, default=50, help="hidden units")
+    p.add_argument("--activation", choices=ACTIVATIONS, default="sigmoid", help="hidden layer")
+    p.add_argument("--gradient", choices=GRADIENT_MODES, default="backprop", help="method")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of initial weights and batches")
     p.add_argument("--metrics-out", type=Path, metavar="PATH", help="write metrics JSON here")
-    p.add_argument("--plot", type=Path, metavar="PATH", help="write accuracy curves (PNG)")
-    p.add_argument("--save", type=Path, metavar="PATH", help="write the weights (.npz)")
+    p.add_argument(
+        "--plot", type=Path, metavar="PATH",
+        help="write accuracy curves; the suffix picks the format (.png, .pdf, .svg, ...)",
+    )  # fmt: skip
+    p.add_argument("--save", type=Path, metavar="PATH", help="write a checkpoint (.npz)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
     return p
 
 
-def _check_writable(flag: str, path: Path | None) -> None:
-    """Fail before training, not after it, when an output cannot be written."""
-    if path is None:
-        return
-    if path.is_dir():
-        raise _UsageError(f"{flag} {path} is a directory; give a file name")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise _UsageError(f"{flag} {path}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise _UsageError(f"{flag} {path} is not writable")
-
-
 def train_main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``xpnet-train``; returns the exit status."""
+    """Entry point of ``xpnet-train``; returns 0 or exits with one line on stderr."""
     parser = _train_parser()
     args = parser.parse_args(argv)
-    try:
-        for flag, path in (("--metrics-out", args.metrics_out), ("--plot", args.plot),
-                           ("--save", args.save)):  # fmt: skip
-            _check_writable(flag, path)
-        if args.plot is not None:
-            try:
-                import matplotlib  # noqa: F401
-            except ImportError:
-                raise _UsageError("--plot needs matplotlib: pip install 'xpnet[plot]'") from None
-        backend = get_backend(args.backend, args.device, args.dtype)
-        return _run_training(args, backend)
-    except (_UsageError, BackendError) as exc:
-        parser.exit(2, f"xpnet-train: error: {exc}\n")
-    except Exception as exc:  # data, divergence: one line, no traceback
-        from .data import DataError
-        from .training import TrainingDivergedError
-
-        if isinstance(exc, DataError | TrainingDivergedError):
-            parser.exit(1, f"xpnet-train: error: {exc}\n")
-        raise
+    with cli_errors("xpnet-train") as run:
+        run.memory_hint = "use a smaller --hidden-size or --batch-size, or free memory"
+        try:
+            for flag in ("--metrics-out", "--plot", "--save"):
+                check_output(flag, getattr(args, flag[2:].replace("-", "_")))
+            plot_format = _figure_format("--plot", args.plot)
+            _check_data_flags(args)
+            _check_memory(args.hidden_size)
+            backend = get_backend(args.backend, args.device, args.dtype)
+            _check_float16(backend)
+        except (UsageError, BackendError) as exc:
+            parser.exit(EXIT_USAGE, f"xpnet-train: error: {flag_wording(str(exc))}\n")
+        try:
+            with _printing_warnings(run):
+                _run_training(args, backend, run, plot_format)
+        except (DataError, TrainingDivergedError) as exc:
+            run.fail(flag_wording(str(exc)))
     return 0
 
 
-Split = tuple[np.ndarray, np.ndarray]
-
-
-def _load(args: argparse.Namespace, prog: str) -> tuple[Split, Split, str]:
-    """The data as uint8 pixels and labels, and the name of the set actually used."""
-    from .data import SampleFallbackWarning, load_mnist
-
-    used = args.dataset
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", SampleFallbackWarning)
-        train_set, test_set = load_mnist(
-            normalize=False, flatten=True, dataset=args.dataset, data_dir=args.data_dir
-        )
-    for w in caught:
-        if issubclass(w.category, SampleFallbackWarning):
-            used = "mnist-sample"
-        print(f"{prog}: warning: {w.message}", file=sys.stderr)
-    return train_set, test_set, used
-
-
-def _run_training(args: argparse.Namespace, backend: Any) -> int:
-    from ._progress import write
-    from .checkpoint import save_weights
-    from .nets import TwoLayerNet
-    from .training import train
-
-    (x_train, t_train), (x_test, t_test), used = _load(args, "xpnet-train")
+def _run_training(
+    args: argparse.Namespace, backend: Backend, run: CliRun, plot_format: str | None
+) -> None:
+    data = _load(args, run, args.dataset)
+    x_train = data.x_train.reshape(len(data.x_train), -1)
+    x_test = data.x_test.reshape(len(data.x_test), -1)
+    run.stage = "while building the net"
     net = TwoLayerNet(
         x_train.shape[1], args.hidden_size, 10,
         backend=backend, seed=args.seed, activation=args.activation,
     )  # fmt: skip
+    run.stage = f"at step 1 of {args.iters}"
     if not args.quiet:
+        slow_start = (
+            "; accuracy near chance (0.1000) in the first epochs is this recipe's expected "
+            "slow start"
+            if args.activation == "sigmoid"
+            else ""
+        )
         write(
-            f"xpnet-train: {used} ({len(x_train)} train / {len(x_test)} test), "
-            f"backend {backend.name} on {backend.device_name}, {backend.dtype_name}"
+            f"xpnet-train: backend {backend.name} on {backend.device_name}, "
+            f"{backend.dtype_name}{slow_start}"
         )
 
     def on_epoch(h: Any) -> None:
+        run.stage = f"after step {h.eval_steps[-1] + 1} of {args.iters}"
         if not args.quiet:
             write(f"train acc, test acc | {h.train_acc[-1]:.4f}, {h.test_acc[-1]:.4f}")
 
     history = train(
-        net, x_train, t_train, x_test, t_test,
+        net, x_train, data.t_train, x_test, data.t_test,
         iters=args.iters, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         gradient=args.gradient, progress=not args.quiet, on_epoch=on_epoch,
     )  # fmt: skip
-    final_test = net.accuracy(x_test, t_test, scale=1.0 / 255.0)  # as train() scales uint8
+    run.stage = f"after all {args.iters} steps"
+    if history.eval_steps and history.eval_steps[-1] == args.iters - 1:
+        final_train, final_test = history.train_acc[-1], history.test_acc[-1]
+    else:  # the last evaluation was before the last step: score the final parameters
+        final_train = net.accuracy(x_train, data.t_train, scale=1.0 / 255.0)
+        final_test = net.accuracy(x_test, data.t_test, scale=1.0 / 255.0)
+    diverged = bool(getattr(history, "diverged", False))
     final_loss = history.loss[-1]
     sps = args.iters * args.batch_size / history.loop_seconds
+    verdict = "final (DIVERGED: try a smaller --lr)" if diverged else "final"
     print(
-        f"final: test acc {final_test:.4f}, train acc {history.train_acc[-1]:.4f} "
-        f"(at step {history.eval_steps[-1]}), loss {final_loss:.4f}, "
-        f"loop {history.loop_seconds:.2f} s ({sps:,.0f} samples/s)"
+        f"{verdict}: train acc {final_train:.4f}, test acc {final_test:.4f}, "
+        f"loss {final_loss:.4f}, loop {history.loop_seconds:.2f} s ({sps:,.0f} samples/s)",
+        flush=True,
     )
+    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     if args.save is not None:
-        save_weights(net, args.save)
+        meta = {
+            "dataset": data.name,
+            "data_fingerprint": data.fingerprint,
+            "data_source": data.source,
+            "config": config,
+            "step": args.iters,
+            "seed": args.seed,
+        }
+        _write(run, args.save, lambda path: save_checkpoint(path, net, meta=meta))
     if args.metrics_out is not None:
         metrics = {
-            "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-            "dataset": used,
+            "config": config,
+            "dataset": data.name,
+            "data": {
+                "name": data.name,
+                "source": data.source,
+                "fingerprint": data.fingerprint,
+                "train": len(x_train),
+                "test": len(x_test),
+            },
             "backend": backend.name,
             "device": backend.device_name,
             "dtype": backend.dtype_name,
-            "train_acc": history.train_acc,
-            "test_acc": history.test_acc,
-            "eval_steps": history.eval_steps,
+            **history.as_dict(),
+            "final_train_acc": final_train,
             "final_test_acc": final_test,
             "final_loss": final_loss,
-            "loss": history.loss,
-            "loop_seconds": history.loop_seconds,
             "samples_per_second": sps,
+            "diverged": diverged,
         }
-        with atomic_write(args.metrics_out, "w") as fh:
-            fh.write(json.dumps(metrics, indent=1) + "\n")
+
+        def dump(path: Path) -> None:
+            with atomic_write(path, "w") as fh:
+                fh.write(json.dumps(metrics, indent=1) + "\n")
+
+        _write(run, args.metrics_out, dump)
     if args.plot is not None:
         from .plots import plot_training_curves
 
         fig = plot_training_curves(history)
-        fig.savefig(args.plot, dpi=100)
-    return 0
+
+        def draw(path: Path) -> None:
+            with atomic_write(path) as fh:
+                fig.savefig(fh, format=plot_format, dpi=100)
+
+        _write(run, args.plot, draw)
 
 
+def _write(run: CliRun, path: Path, writer: Callable[[Path], Any]) -> None:
+    """Write one output (atomically, by ``writer``); a failure is one line and exit 1."""
+    try:
+        writer(path)
+    except OSError as exc:
+        run.fail(f"cannot write {path} ({exc.strerror or exc}); {run.done()}")
+    run.written.append(str(path))
+
+
+# ---------------------------------------------------------------------------- evaluate
 def _evaluate_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="xpnet-evaluate",
         description="Test accuracy, per-class accuracy and confusion matrix of saved weights.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     p.add_argument("weights", type=Path, help=".npz written by xpnet-train --save")
     _add_backend_flags(p)
-    _add_data_flags(p)
+    _add_data_flags(p, None)
     return p
 
 
 def evaluate_main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``xpnet-evaluate``; returns the exit status."""
-    from .checkpoint import CheckpointError, load_weights
-    from .data import DataError
-
+    """Entry point of ``xpnet-evaluate``; returns 0 or exits with one line on stderr."""
     parser = _evaluate_parser()
     args = parser.parse_args(argv)
-    try:
-        backend = get_backend(args.backend, args.device, args.dtype)
-        net = load_weights(args.weights, backend=backend, output_size=10)
-        _, (x_test, t_test), used = _load(args, "xpnet-evaluate")
+    with cli_errors("xpnet-evaluate") as run:
+        run.memory_hint = "free memory or use another --backend"
+        try:
+            _check_data_flags(args)
+            backend = get_backend(args.backend, args.device, args.dtype)
+            ckpt = load_checkpoint(args.weights)
+            net = ckpt.to_net(backend=backend)
+        except (BackendError, CheckpointError, UsageError) as exc:
+            hint = ""
+            if isinstance(exc, CheckpointError) and not args.weights.exists():
+                hint = f" (write one with: xpnet-train --save {args.weights})"
+            parser.exit(EXIT_USAGE, f"xpnet-evaluate: error: {exc}{hint}\n")
+        trained_on = ckpt.meta.get("dataset")
+        dataset = args.dataset or trained_on or "mnist"
+        try:
+            with _printing_warnings(run):
+                if args.dataset and trained_on and args.dataset != trained_on:
+                    run.line("warning", f"{args.weights} was trained on {trained_on}, "
+                             f"evaluating on {args.dataset} as asked")  # fmt: skip
+                data = _load(args, run, dataset)
+                fp = ckpt.meta.get("data_fingerprint")
+                if data.name == trained_on and fp and fp != data.fingerprint:
+                    run.line("warning", f"this copy of {data.name} differs from the one "
+                             f"{args.weights} was trained on")  # fmt: skip
+        except DataError as exc:
+            run.fail(flag_wording(str(exc)))
+        x_test = data.x_test.reshape(len(data.x_test), -1)
         if net.sizes[0] != x_test.shape[1]:
-            raise CheckpointError(
-                f"{args.weights}: input size is {net.sizes[0]}, but {used} images have "
-                f"{x_test.shape[1]} pixels"
+            parser.exit(
+                EXIT_USAGE,
+                f"xpnet-evaluate: error: {args.weights}: input size is {net.sizes[0]}, but "
+                f"{data.name} images have {x_test.shape[1]} pixels\n",
             )
-    except (BackendError, CheckpointError, DataError) as exc:
-        parser.exit(2, f"xpnet-evaluate: error: {exc}\n")
-    x = x_test.astype(np.float32) / 255.0
-    pred = np.concatenate(
-        [
-            backend.to_numpy(backend.xp.argmax(net.predict(x[i : i + 10_000]), axis=-1))
-            for i in range(0, len(x), 10_000)
-        ]
-    )
-    print(format_report(pred, np.asarray(t_test, dtype=np.int64), dataset=used))
+        run.stage = "while evaluating"
+        x = x_test.astype(np.float32) / 255.0
+        pred = np.concatenate(
+            [
+                backend.to_numpy(backend.xp.argmax(net.predict(x[i : i + 10_000]), axis=-1))
+                for i in range(0, len(x), 10_000)
+            ]
+        )
+        print(format_report(pred, np.asarray(data.t_test, dtype=np.int64), dataset=data.name))
     return 0
 
 
@@ -259,6 +554,7 @@ def format_report(pred: np.ndarray, labels: np.ndarray, *, dataset: str, classes
     return "\n".join(lines)
 
 
+# ----------------------------------------------------------------------------- figures
 def figure_main(
     argv: Sequence[str] | None,
     *,
@@ -273,24 +569,38 @@ def figure_main(
     ``--out`` and shown only with ``--show``. The backend comes from ``XPNET_BACKEND`` /
     ``XPNET_DEVICE``, always in float64 as the chapter computes.
     """
-    parser = argparse.ArgumentParser(description=description)
+    parser = argparse.ArgumentParser(description=description, formatter_class=_HelpFormatter)
     if add_arguments is not None:
         add_arguments(parser)
-    parser.add_argument("--out", default=default_out, help="PNG to write")
-    parser.add_argument("--dpi", type=int, default=100)
+    parser.add_argument("--out", type=Path, default=Path(default_out), help="figure to write")
+    parser.add_argument("--dpi", type=_positive_int, default=100, help="resolution")
     parser.add_argument("--show", action="store_true", help="also open a window")
     args = parser.parse_args(argv)
-    try:
+    prog = parser.prog
+    with cli_errors(prog) as run:
+        try:
+            check_output("--out", args.out)
+            fmt = _figure_format("--out", args.out)
+            backend = get_backend(dtype="float64")
+        except (UsageError, BackendError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         from . import plots
 
-        backend = get_backend(dtype="float64")
-        fig, summary = draw(backend, args)
-        fig.savefig(args.out, dpi=args.dpi)
+        run.stage = "while drawing"
+        try:
+            fig, summary = draw(backend, args)
+        except ImportError as exc:  # matplotlib missing
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+
+        def save(path: Path) -> None:
+            with atomic_write(path) as fh:
+                fig.savefig(fh, format=fmt, dpi=args.dpi)
+
+        _write(run, args.out, save)
         print(summary)
         print(f"wrote {args.out} ({backend.name} on {backend.device_name})")
         if args.show:
             plots.show(fig)
-    except (BackendError, ImportError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     return 0

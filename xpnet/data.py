@@ -7,10 +7,12 @@ keeps a parsed copy in xpnet's own cache (never next to data it was only asked t
 Environment variables
 ---------------------
 XPNET_DATA_DIR
-    Directory holding the four ``.gz`` files (and where they are downloaded to); default
-    ``~/.cache/xpnet/<dataset>``.
+    Directory holding the four ``.gz`` files (and where they are downloaded to), used in
+    place of ``~/.cache/xpnet/<dataset>`` when no ``data_dir`` is given.
 XPNET_CACHE_DIR
     Where parsed ``.npz`` copies go; default ``~/.cache/xpnet/parsed``.
+XPNET_OFFLINE
+    ``1`` turns downloads off, as ``download=False`` does.
 XPNET_MNIST_MIRRORS, XPNET_FASHION_MNIST_MIRRORS
     Comma-separated base URLs replacing :data:`MIRRORS` (an empty value means "no mirror").
 """
@@ -21,7 +23,6 @@ import gzip
 import hashlib
 import http.client
 import os
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -29,18 +30,22 @@ import warnings
 import zipfile
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ._files import atomic_write
+from ._files import atomic_write, remove_stale_temporaries, temporary_beside
 from ._progress import progress
 
 __all__ = [
     "DATASETS",
     "ChecksumWarning",
     "DataError",
+    "DataSet",
     "SampleFallbackWarning",
+    "fingerprint",
+    "load_data",
     "load_mnist",
     "read_idx",
 ]
@@ -91,7 +96,12 @@ MIRRORS: dict[str, tuple[str, ...]] = {
 }
 # Read-only directories owned by a package manager (Debian's dataset-fashion-mnist).
 SYSTEM_DIRS: dict[str, tuple[str, ...]] = {"fashion-mnist": ("/usr/share/datasets/fashion-mnist",)}
-TIMEOUT_S = 30.0
+# Per connect and per read: a mirror that accepts but never answers costs this, once.
+TIMEOUT_S = 5.0
+# After every mirror failed, no new attempt for this long (a marker file in the cache dir).
+RETRY_AFTER_S = 600.0
+# Parsed cache entries kept per data set (the most recently used ones).
+CACHE_KEEP = 2
 RETRIES = 2
 BACKOFF_S = 0.5
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample_data"
@@ -111,7 +121,15 @@ class ChecksumWarning(UserWarning):
 
 
 class _Unavailable(Exception):
-    """The files are absent and could not be downloaded (the message says why)."""
+    """The files are absent and could not be downloaded (the message says why).
+
+    ``network`` is true when the mirrors were the problem (worth remembering for a while),
+    false for a local reason (downloads off, a folder that cannot be created).
+    """
+
+    def __init__(self, message: str, *, network: bool = False) -> None:
+        super().__init__(message)
+        self.network = network
 
 
 class _BadDownload(Exception):
@@ -188,15 +206,27 @@ def _parse(paths: Sequence[Path]) -> tuple[np.ndarray, ...]:
 _KEYS = ("x_train", "t_train", "x_test", "t_test")
 
 
-def _cache_file(dataset: str, paths: Sequence[Path]) -> Path:
-    root = os.environ.get("XPNET_CACHE_DIR") or Path.home() / ".cache" / "xpnet" / "parsed"
-    # size and mtime_ns make a replaced or edited source file miss the old entry
+def _cache_root() -> Path:
+    return Path(os.environ.get("XPNET_CACHE_DIR") or Path.home() / ".cache" / "xpnet" / "parsed")
+
+
+def fingerprint(paths: Sequence[str | os.PathLike[str]]) -> str:
+    """SHA-256 (first 16 hex digits) of the raw bytes of ``paths``, in order.
+
+    The same data has the same fingerprint wherever it lies, so the parsed cache is shared
+    between directories and a checkpoint can name the exact data it was trained on.
+    """
     h = hashlib.sha256()
     for p in paths:
-        st = p.stat()
-        h.update(f"{p.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    source = hashlib.sha256(str(paths[0].resolve().parent).encode()).hexdigest()[:8]
-    return Path(root) / f"{dataset}-{source}-{h.hexdigest()[:16]}.npz"
+        with open(p, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def _cache_file(dataset: str, fp: str) -> Path:
+    return _cache_root() / f"{dataset}-{fp}.npz"
 
 
 def _read_cache(path: Path) -> tuple[np.ndarray, ...] | None:
@@ -214,17 +244,25 @@ def _read_cache(path: Path) -> tuple[np.ndarray, ...] | None:
         and t_tr.shape == (len(x_tr),)
         and t_te.shape == (len(x_te),)
     )
+    if ok:
+        try:
+            os.utime(path)  # most recently used: the pruning below keeps it
+        except OSError:
+            pass
     return arrays if ok else None
 
 
-def _write_cache(path: Path, arrays: Sequence[np.ndarray]) -> None:
+def _write_cache(path: Path, dataset: str, arrays: Sequence[np.ndarray]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path.parent, ".*.tmp")  # left by a killed writer
         with atomic_write(path) as fh:
             np.savez(fh, **dict(zip(_KEYS, arrays, strict=True)))
-        # entries for older versions of the same source files are dead weight (~55 MB each)
-        prefix = path.name.rsplit("-", 1)[0] + "-"
-        for old in path.parent.glob(prefix + "*.npz"):
+        # entries for older versions of the files are dead weight (~55 MB each)
+        entries = sorted(
+            path.parent.glob(f"{dataset}-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True
+        )
+        for old in entries[CACHE_KEEP:]:
             if old != path:
                 old.unlink(missing_ok=True)
     except OSError:
@@ -249,7 +287,7 @@ def _mirrors(dataset: str, mirrors: Sequence[str] | None) -> list[str]:
 
 def _fetch(url: str, dest: Path, md5s: Sequence[str], timeout: float) -> None:
     """Download ``url`` to ``dest``; only a file whose MD5 is in ``md5s`` replaces ``dest``."""
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    fd, tmp = temporary_beside(dest, ".part")
     try:
         digest, size = hashlib.md5(usedforsecurity=False), 0
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
@@ -281,11 +319,8 @@ def _download(
     Mirrors that refuse connections or time out are added to ``dead`` and skipped from then
     on, so an offline machine gives up after one quick attempt per mirror.
     """
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise _Unavailable(f"cannot create {dest.parent} ({exc})") from exc
-    reasons = []
+    remove_stale_temporaries(dest.parent, f".{dest.name}.*.part")  # left by a killed run
+    reasons, network = [], True
     for mirror in mirrors:
         url = mirror + dest.name
         if mirror in dead:
@@ -308,25 +343,125 @@ def _download(
             except (http.client.HTTPException, ConnectionError) as exc:
                 reason, retry = f"broken transfer ({exc!r})", True
             except ValueError as exc:  # malformed mirror URL
-                reason, retry = str(exc), False
+                reason, retry, network = str(exc), False, False
             except OSError as exc:  # local trouble (permissions, disk full): no mirror helps
-                raise _Unavailable(f"cannot write {dest} ({exc})") from exc
+                raise _Unavailable(f"cannot write {dest} ({exc.strerror})") from exc
             if not retry or attempt == RETRIES:
                 break
             time.sleep(BACKOFF_S * 2**attempt)
         reasons.append(f"{url}: {reason}")
-    raise _Unavailable("; ".join(reasons) if reasons else "no download mirror configured")
+    if not reasons:
+        raise _Unavailable("no download mirror configured")
+    raise _Unavailable("; ".join(reasons), network=network)
+
+
+def _failure_marker(dataset: str) -> Path:
+    return _cache_root() / f".download-failed-{dataset}"
+
+
+def _recent_failure(dataset: str) -> str | None:
+    """Why downloads are skipped for now, when every mirror failed a short while ago."""
+    marker = _failure_marker(dataset)
+    try:
+        age = time.time() - marker.stat().st_mtime
+        reason = marker.read_text(errors="replace").strip()
+    except OSError:
+        return None
+    if not 0 <= age < RETRY_AFTER_S:
+        return None
+    return (
+        f"all mirrors failed {age / 60:.0f} min ago; no new try for "
+        f"{RETRY_AFTER_S / 60:.0f} min unless {marker} is deleted; that time: {reason[:200]}"
+    )
+
+
+def _remember_failure(dataset: str, reason: str) -> None:
+    marker = _failure_marker(dataset)
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(marker, "w") as fh:
+            fh.write(reason + "\n")
+    except OSError:
+        pass  # only saves time on the next offline run
 
 
 # ------------------------------------------------------------------------------- loading
+@dataclass(frozen=True)
+class DataSet:
+    """What :func:`load_data` read, and from where.
+
+    Attributes
+    ----------
+    name : str
+        The data set actually loaded (``"mnist-sample"`` after a fallback).
+    source : str
+        The directory the four files came from, or ``"bundled sample"``.
+    fingerprint : str
+        :func:`fingerprint` of the four raw ``.gz`` files.
+    x_train, x_test : numpy.ndarray
+        uint8 images, shape (N, 28, 28).
+    t_train, t_test : numpy.ndarray
+        uint8 labels 0..9, shape (N,).
+    """
+
+    name: str
+    source: str
+    fingerprint: str
+    x_train: np.ndarray
+    t_train: np.ndarray
+    x_test: np.ndarray
+    t_test: np.ndarray
+
+    def describe(self) -> str:
+        """One line: data set, where from, train/test counts."""
+        return (
+            f"{self.name} from {self.source}: {len(self.x_train):,} train / "
+            f"{len(self.x_test):,} test images"
+        )
+
+
+def _offline() -> bool:
+    return os.environ.get("XPNET_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def _dirs(
     dataset: str, data_dir: str | os.PathLike[str] | None
 ) -> tuple[Path, list[Path], list[Path]]:
-    """Return (download target, directories to search in order, package-manager dirs)."""
+    """Return (download target, directories to search in order, package-manager dirs).
+
+    An explicit ``data_dir`` is the only directory searched.
+    """
+    if data_dir is not None:
+        target = Path(data_dir).expanduser()
+        return target, [target], []
     default = Path.home() / ".cache" / "xpnet" / dataset
-    target = Path(data_dir or os.environ.get("XPNET_DATA_DIR") or default).expanduser()
+    target = Path(os.environ.get("XPNET_DATA_DIR") or default).expanduser()
     system = [Path(d) for d in SYSTEM_DIRS.get(dataset, ())]
     return target, list(dict.fromkeys([target, default, *system])), system
+
+
+def _make_dirs(folder: Path) -> list[Path]:
+    """``mkdir -p folder``; returns the directories it created, deepest last."""
+    created = []
+    for d in reversed([folder, *folder.parents]):
+        if not d.exists():
+            try:
+                d.mkdir()
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                _remove_empty(created)
+                raise _Unavailable(f"cannot create {d} ({exc.strerror})") from exc
+            created.append(d)
+    return created
+
+
+def _remove_empty(created: list[Path]) -> None:
+    for d in reversed(created):
+        try:
+            d.rmdir()  # only succeeds when empty
+        except OSError:
+            return
 
 
 def _load_full(
@@ -336,46 +471,135 @@ def _load_full(
     mirrors: Sequence[str] | None,
     timeout: float,
     verify: bool,
-) -> tuple[np.ndarray, ...]:
+) -> tuple[tuple[np.ndarray, ...], Path, str]:
     target, searched, system = _dirs(dataset, data_dir)
     complete = [d for d in searched if all((d / f).is_file() for f in FILES)]
-    if not complete and not download:
-        raise _Unavailable("download=False was passed")
     where = complete[0] if complete else target
     paths = [where / f for f in FILES]
-    if complete:
-        cached = _read_cache(_cache_file(dataset, paths))
-        if cached is not None:
-            return cached
-    dead: set[str] = set()
-    # package-manager files are trusted as shipped (Debian recompresses them); anything in
-    # a directory we may write to is checked, and replaced if it fails
-    for path in paths if where not in system else ():
-        if not path.is_file():
-            _download(dataset, path, _mirrors(dataset, mirrors), dead, timeout)
-            continue
-        if not verify:
-            continue
-        got, accepted = _md5(path), MD5S[dataset][path.name]
-        if got in accepted:
-            continue
-        other = [n for n, s in MD5S.items() if n != dataset and got in s.get(path.name, ())]
-        if other:
-            raise DataError(f"{path} is {other[0]} data, not {dataset}; use another data_dir")
-        problem = f"{path}: MD5 {got} does not match the published {accepted[0]}"
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
         if not download:
-            raise DataError(f"{problem}; replace the file, or pass download=True or verify=False")
-        warnings.warn(f"{problem}; replacing it with a fresh download", ChecksumWarning, 3)
-        try:
-            _download(dataset, path, _mirrors(dataset, mirrors), dead, timeout)
-        except _Unavailable as exc:
-            raise DataError(
-                f"{problem} and no fresh copy could be fetched ({exc}); the file was left in "
-                "place: replace it by hand or pass verify=False to trust it"
-            ) from None
+            raise _Unavailable("downloads off: download=False")
+        if _offline():
+            raise _Unavailable("downloads off: XPNET_OFFLINE=1")
+        recent = _recent_failure(dataset)
+        if recent is not None:
+            raise _Unavailable(recent)
+    created = _make_dirs(where) if missing else []
+    dead: set[str] = set()
+    try:
+        # package-manager files are trusted as shipped (Debian recompresses them); anything
+        # in a directory we may write to is checked, and replaced if it fails
+        for path in paths if where not in system else ():
+            if not path.is_file():
+                _download(dataset, path, _mirrors(dataset, mirrors), dead, timeout)
+                continue
+            if not verify:
+                continue
+            _verify(dataset, path, download, mirrors, dead, timeout)
+    except _Unavailable as exc:
+        _remove_empty(created)
+        if exc.network:
+            _remember_failure(dataset, str(exc))
+        raise
+    if dead or missing:
+        _failure_marker(dataset).unlink(missing_ok=True)  # the network works again
+    fp = fingerprint(paths)
+    cached = _read_cache(_cache_file(dataset, fp))
+    if cached is not None:
+        return cached, where, fp
     arrays = _parse(paths)
-    _write_cache(_cache_file(dataset, paths), arrays)
-    return arrays
+    _write_cache(_cache_file(dataset, fp), dataset, arrays)
+    return arrays, where, fp
+
+
+def _verify(
+    dataset: str,
+    path: Path,
+    download: bool,
+    mirrors: Sequence[str] | None,
+    dead: set[str],
+    timeout: float,
+) -> None:
+    """Check ``path``'s MD5; replace a file that fails by a fresh download when allowed."""
+    got, accepted = _md5(path), MD5S[dataset][path.name]
+    if got in accepted:
+        return
+    other = [n for n, s in MD5S.items() if n != dataset and got in s.get(path.name, ())]
+    if other:
+        raise DataError(f"{path} is {other[0]} data, not {dataset}; use another data_dir")
+    problem = f"{path}: MD5 {got} does not match the published {accepted[0]}"
+    if not download or _offline():
+        raise DataError(f"{problem}; replace the file, or pass verify=False to trust it")
+    warnings.warn(f"{problem}; replacing it with a fresh download", ChecksumWarning, 4)
+    try:
+        _download(dataset, path, _mirrors(dataset, mirrors), dead, timeout)
+    except _Unavailable as exc:
+        raise DataError(
+            f"{problem} and no fresh copy could be fetched ({exc}); the file was left in "
+            "place: replace it by hand or pass verify=False to trust it"
+        ) from None
+
+
+def load_data(
+    dataset: str = "mnist",
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+    mirrors: Sequence[str] | None = None,
+    timeout: float = TIMEOUT_S,
+    verify: bool = True,
+) -> DataSet:
+    """Load an MNIST-format data set as uint8 arrays, with where it came from.
+
+    Parameters are those of :func:`load_mnist`.
+
+    Returns
+    -------
+    DataSet
+        Images (N, 28, 28) and labels (N,), uint8, the data set's name and source, and the
+        fingerprint of its raw files.
+    """
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+    if dataset == "mnist-sample":
+        return _sample()
+    try:
+        arrays, where, fp = _load_full(dataset, data_dir, download, mirrors, timeout, verify)
+    except _Unavailable as exc:
+        target, searched, _ = _dirs(dataset, data_dir)
+        if data_dir is not None:
+            raise DataError(
+                f"data_dir {target} lacks the {dataset} files and they could not be "
+                f"downloaded: {exc}; put {', '.join(FILES)} there"
+            ) from None
+        if dataset == "fashion-mnist":
+            dirs = ", ".join(map(str, searched))
+            raise DataError(
+                f"fashion-mnist not found in {dirs} and could not be downloaded: {exc}; "
+                "run `apt-get install dataset-fashion-mnist`, put the four .gz files in "
+                f"{target}, or run once online (download=True)"
+            ) from None
+        warnings.warn(
+            f"full MNIST unavailable ({_short(exc)}); using the 5,000-digit sample\n"
+            f"  for the full set: put the four MNIST .gz files in {target}",
+            SampleFallbackWarning,
+            stacklevel=2,
+        )
+        return _sample()
+    return DataSet(dataset, str(where), fp, *arrays)
+
+
+def _short(exc: _Unavailable) -> str:
+    """The first reason only: the fallback warning stays two short lines."""
+    first = str(exc).split("; ")[0]
+    return first if len(first) <= 90 else first[:87] + "..."
+
+
+def _sample() -> DataSet:
+    # small enough (~0.1 s) to parse every time: nothing is written on a fresh machine
+    paths = [SAMPLE_DIR / f for f in FILES]
+    return DataSet("mnist-sample", "bundled sample", fingerprint(paths), *_parse(paths))
 
 
 def load_mnist(
@@ -403,18 +627,21 @@ def load_mnist(
     dataset : {"mnist", "mnist-sample", "fashion-mnist"}
         ``"mnist-sample"`` is the bundled 5,000-digit subset (4,000 train / 1,000 test).
     data_dir : path-like, optional
-        Directory holding the four IDX ``.gz`` files; default ``$XPNET_DATA_DIR``, then
-        ``~/.cache/xpnet/<dataset>``. Searched first, then ``~/.cache/xpnet/<dataset>`` and,
-        for Fashion-MNIST, Debian's ``/usr/share/datasets/fashion-mnist``.
+        Directory holding the four IDX ``.gz`` files, and the only one read: missing files
+        are downloaded there (or, with downloads off, an error lists them). Without it:
+        ``$XPNET_DATA_DIR`` or ``~/.cache/xpnet/<dataset>``, then, for Fashion-MNIST,
+        Debian's ``/usr/share/datasets/fashion-mnist``; MNIST falls back to the sample.
     download : bool
-        Fetch missing or corrupt files into ``data_dir`` (or the default directory).
+        Fetch missing or corrupt files (``XPNET_OFFLINE=1`` turns this off). After every
+        mirror failed, no new attempt is made for :data:`RETRY_AFTER_S` seconds.
     mirrors : sequence of str, optional
         Base URLs to try in order; default ``$XPNET_<DATASET>_MIRRORS``, else :data:`MIRRORS`.
     timeout : float
-        Seconds to wait for a mirror to connect or send data.
+        Seconds to wait for a mirror to connect, and for each read.
     verify : bool
         Check the MD5 of files found in writable data directories (downloads are always
-        checked; package-manager directories never are).
+        checked; package-manager directories never are). The structure checks (magic
+        numbers, sizes, label range) are always made.
 
     Returns
     -------
@@ -426,8 +653,9 @@ def load_mnist(
     ValueError
         Unknown ``dataset``.
     DataError
-        A file is malformed or fails its checksum and cannot be replaced, or Fashion-MNIST
-        is neither installed nor downloadable.
+        A file is malformed or fails its checksum and cannot be replaced, an explicit
+        ``data_dir`` lacks files that cannot be downloaded, or Fashion-MNIST is neither
+        installed nor downloadable.
 
     Warns
     -----
@@ -436,36 +664,13 @@ def load_mnist(
     ChecksumWarning
         A file in the data directory failed its MD5 check and is being downloaded again.
     """
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
-    if dataset == "mnist-sample":
-        # small enough (~0.1 s) to parse every time: nothing is written on a fresh machine
-        arrays = _parse([SAMPLE_DIR / f for f in FILES])
-    else:
-        try:
-            arrays = _load_full(dataset, data_dir, download, mirrors, timeout, verify)
-        except _Unavailable as exc:
-            target, searched, _ = _dirs(dataset, data_dir)
-            dirs = ", ".join(map(str, searched))
-            if dataset == "fashion-mnist":
-                raise DataError(
-                    f"fashion-mnist not found in {dirs} and could not be downloaded: {exc}; "
-                    "run `apt-get install dataset-fashion-mnist`, put the four .gz files in "
-                    f"{target}, or run once with network access and download=True"
-                ) from None
-            warnings.warn(
-                f"full MNIST not found in {dirs} and could not be downloaded: {exc}; using "
-                "the bundled 5,000-digit sample (4,000 train / 1,000 test). To get the full "
-                f"set, put the four MNIST .gz files in {target} (or set XPNET_DATA_DIR), or "
-                "run once with network access and download=True",
-                SampleFallbackWarning,
-                stacklevel=2,
-            )
-            arrays = _parse([SAMPLE_DIR / f for f in FILES])
-    x_train, t_train, x_test, t_test = arrays
+    d = load_data(
+        dataset, data_dir=data_dir, download=download, mirrors=mirrors, timeout=timeout,
+        verify=verify,
+    )  # fmt: skip
     return (
-        (_images(x_train, normalize, flatten), _labels(t_train, one_hot_label)),
-        (_images(x_test, normalize, flatten), _labels(t_test, one_hot_label)),
+        (_images(d.x_train, normalize, flatten), _labels(d.t_train, one_hot_label)),
+        (_images(d.x_test, normalize, flatten), _labels(d.t_test, one_hot_label)),
     )
 
 

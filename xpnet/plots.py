@@ -12,11 +12,8 @@ finished arrays are brought to the host for drawing.
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,7 +28,6 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.figure import Figure
 
 __all__ = [
-    "check_output_path",
     "function_1",
     "function_2",
     "plot_descent_path",
@@ -83,44 +79,6 @@ def _new_figure(**kwargs: Any) -> Figure:
     fig = Figure(**kwargs)
     FigureCanvasAgg(fig)
     return fig
-
-
-def check_output_path(path: str | os.PathLike[str]) -> None:
-    """Fail fast, before any work, when a figure could not be saved at ``path``.
-
-    Parameters
-    ----------
-    path : str or path-like
-        Where ``Figure.savefig`` will write; its extension picks the format (none: PNG).
-
-    Raises
-    ------
-    ValueError
-        One line: the format is not one matplotlib writes (it lists those it does), or
-        the directory does not exist or cannot be written (checked by creating and
-        removing a temporary file there).
-    ImportError
-        matplotlib is not installed.
-    """
-    path = Path(path)
-    ext = path.suffix[1:].lower()
-    formats = _new_figure().canvas.get_supported_filetypes() if ext else {}  # needs matplotlib
-    if ext and ext not in formats:
-        raise ValueError(
-            f"cannot save a figure as {str(path)!r}: format {ext!r} is not supported; "
-            f"use one of {', '.join(sorted(formats))}"
-        )
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise ValueError(f"cannot write {str(path)!r}: directory {str(folder)!r} does not exist")
-    try:
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".xpnet-", suffix=".tmp"):
-            pass
-    except OSError as exc:
-        raise ValueError(
-            f"cannot write {str(path)!r}: directory {str(folder)!r} is not writable "
-            f"({exc.strerror or exc})"
-        ) from None
 
 
 def _host(values: Any) -> np.ndarray:
