@@ -59,7 +59,11 @@ def test_train_writes_metrics_weights_and_evaluates(tmp_path, capsys):
         f"final: train acc {m['final_train_acc']:.4f}, test acc {m['final_test_acc']:.4f}, "
     )
     assert (m["backend"], m["device"], m["dtype"], m["dataset"]) == (
-        "numpy", "cpu", "float32", "mnist-sample")  # fmt: skip
+        "numpy",
+        "cpu",
+        "float32",
+        "mnist-sample",
+    )
     assert m["data"]["source"] == "bundled sample" and m["data"]["train"] == 4000
     assert m["config"]["iters"] == 400 and len(m["loss"]) == 400
     assert m["eval_steps"][0] == 0 and m["eval_steps"][-1] == 399
@@ -108,8 +112,20 @@ def test_same_weights_on_strict_device1(tmp_path):
     w_np, w_strict = tmp_path / "a.npz", tmp_path / "b.npz"
     base = [*SAMPLE, "--iters", "30", "--dtype", "float64"]
     assert train_main([*base, "--save", str(w_np)]) == 0
-    assert train_main([*base, "--backend", "array_api_strict", "--device", "device1",
-                       "--save", str(w_strict)]) == 0  # fmt: skip
+    assert (
+        train_main(
+            [
+                *base,
+                "--backend",
+                "array_api_strict",
+                "--device",
+                "device1",
+                "--save",
+                str(w_strict),
+            ]
+        )
+        == 0
+    )
     a, b = np.load(w_np), np.load(w_strict)
     for k in ("W1", "b1", "W2", "b2"):
         np.testing.assert_allclose(a[k], b[k], rtol=1e-10, atol=1e-12)
@@ -187,11 +203,21 @@ def test_help_shows_every_default_and_no_none(capsys):
         text = " ".join(capsys.readouterr().out.split())
         assert "(default: None)" not in text and "(default: False)" not in text
     for main, expected in (
-        (train_main, ["SGD steps (default: 10000)", "(default: 100)", "(default: 0.1)",
-                      "(default: 50)", "data set (default: mnist)", "(default: sigmoid)",
-                      "(default: numpy)", "(default: float32)"]),
+        (
+            train_main,
+            [
+                "SGD steps (default: 10000)",
+                "(default: 100)",
+                "(default: 0.1)",
+                "(default: 50)",
+                "data set (default: mnist)",
+                "(default: sigmoid)",
+                "(default: numpy)",
+                "(default: float32)",
+            ],
+        ),
         (evaluate_main, ["(default: the one the weights were trained on)"]),
-    ):  # fmt: skip
+    ):
         with pytest.raises(SystemExit):
             main(["--help"])
         text = " ".join(capsys.readouterr().out.split())
@@ -233,8 +259,9 @@ def test_full_disk_is_one_line_and_keeps_the_old_file(tmp_path, monkeypatch, cap
     weights = tmp_path / "w.npz"
     weights.write_bytes(b"the user's old weights")
     real_fdopen = os.fdopen
-    monkeypatch.setattr(os, "fdopen", lambda fd, mode="r", *a, **k: _FullDisk(
-        real_fdopen(fd, mode, *a, **k)))  # fmt: skip
+    monkeypatch.setattr(
+        os, "fdopen", lambda fd, mode="r", *a, **k: _FullDisk(real_fdopen(fd, mode, *a, **k))
+    )
     argv = [*SAMPLE, "--iters", "3", "--save", str(weights), "--metrics-out", "m.json"]
     assert exit_code(train_main, argv) == 1
     err = one_error_line(capsys)
@@ -346,8 +373,10 @@ def test_evaluate_warns_when_told_another_data_set(tmp_path, capsys):
     capsys.readouterr()
     assert evaluate_main([str(weights), "--dataset", "mnist"]) == 0
     err = capsys.readouterr().err
-    assert f"xpnet-evaluate: warning: {weights} was trained on mnist-sample, evaluating on " \
-        "mnist as asked" in err  # fmt: skip
+    assert (
+        f"xpnet-evaluate: warning: {weights} was trained on mnist-sample, evaluating on "
+        "mnist as asked" in err
+    )
 
 
 def test_evaluate_rejects_bad_weights_files(tmp_path, capsys):
@@ -357,19 +386,25 @@ def test_evaluate_rejects_bad_weights_files(tmp_path, capsys):
     text = tmp_path / "text.npz"
     text.write_text("W1,b1\n1,2\n")
     shapes = tmp_path / "shapes.npz"
-    np.savez(shapes, W1=np.zeros((784, 5)), b1=np.zeros(5), W2=np.zeros((6, 10)),
-             b2=np.zeros(10))  # fmt: skip
+    np.savez(shapes, W1=np.zeros((784, 5)), b1=np.zeros(5), W2=np.zeros((6, 10)), b2=np.zeros(10))
     wrong_input = tmp_path / "in.npz"
-    np.savez(wrong_input, W1=np.zeros((100, 5)), b1=np.zeros(5), W2=np.zeros((5, 10)),
-             b2=np.zeros(10))  # fmt: skip
+    np.savez(
+        wrong_input, W1=np.zeros((100, 5)), b1=np.zeros(5), W2=np.zeros((5, 10)), b2=np.zeros(10)
+    )
     objects = tmp_path / "obj.npz"
     np.savez(objects, W1=np.array([{"a": 1}], dtype=object))
     bare = tmp_path / "bare.npz"
     with open(bare, "wb") as fh:
         np.save(fh, np.zeros(3))
     tanh = tmp_path / "tanh.npz"
-    np.savez(tanh, W1=np.zeros((784, 5)), b1=np.zeros(5), W2=np.zeros((5, 10)),
-             b2=np.zeros(10), activation=np.array("tanh"))  # fmt: skip
+    np.savez(
+        tanh,
+        W1=np.zeros((784, 5)),
+        b1=np.zeros(5),
+        W2=np.zeros((5, 10)),
+        b2=np.zeros(10),
+        activation=np.array("tanh"),
+    )
     nan = tmp_path / "nan.npz"
     net = xpnet.TwoLayerNet(784, 5, 10, seed=0)
     net.params["W1"] = net.params["W1"] * np.nan
@@ -398,8 +433,9 @@ def test_weights_round_trip(backend, tmp_path):
     again = xpnet.load_weights(path, backend=backend)
     assert again.activation == "relu" and again.sizes == (12, 5, 3)
     for k in net.params:
-        np.testing.assert_array_equal(backend.to_numpy(again.params[k]),
-                                      backend.to_numpy(net.params[k]))  # fmt: skip
+        np.testing.assert_array_equal(
+            backend.to_numpy(again.params[k]), backend.to_numpy(net.params[k])
+        )
 
 
 # ------------------------------------------------------------------------- plots, figures
@@ -481,8 +517,17 @@ def test_run_cli_gives_any_script_the_same_exits(capsys):
 def test_float16_stays_available_where_it_is_fast(tmp_path, capsys):
     pytest.importorskip("torch")
     metrics = tmp_path / "m.json"
-    argv = [*SAMPLE, "--backend", "torch", "--dtype", "float16", "--iters", "3",
-            "--metrics-out", str(metrics)]  # fmt: skip
+    argv = [
+        *SAMPLE,
+        "--backend",
+        "torch",
+        "--dtype",
+        "float16",
+        "--iters",
+        "3",
+        "--metrics-out",
+        str(metrics),
+    ]
     assert train_main(argv) == 0
     assert json.loads(metrics.read_text())["dtype"] == "float16"
 
@@ -499,10 +544,21 @@ def test_ctrl_c_in_a_real_process(tmp_path):
     metrics = tmp_path / "m.json"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OPENBLAS_NUM_THREADS": "1"}
     proc = subprocess.Popen(
-        [sys.executable, str(SCRIPTS / "train.py"), "--dataset", "mnist-sample",
-         "--iters", "1000000", "--metrics-out", str(metrics)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(SCRIPTS / "train.py"),
+            "--dataset",
+            "mnist-sample",
+            "--iters",
+            "1000000",
+            "--metrics-out",
+            str(metrics),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     assert proc.stdout.readline().startswith("xpnet-train: data: mnist-sample")
     assert proc.stdout.readline().startswith("xpnet-train: backend numpy")
     proc.send_signal(signal.SIGINT)
@@ -512,3 +568,75 @@ def test_ctrl_c_in_a_real_process(tmp_path):
     assert last.startswith("xpnet-train: interrupted: stopped ")
     assert last.endswith(" of 1000000; nothing written")
     assert not metrics.exists()
+
+
+def test_resume_continues_bit_for_bit(tmp_path):
+    from xpnet.cli import train_main
+
+    common = [
+        "--dataset",
+        "mnist-sample",
+        "--dtype",
+        "float64",
+        "--batch-size",
+        "50",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.003",
+        "--hidden-sizes",
+        "30,20",
+        "--activation",
+        "relu",
+        "--weight-init-std",
+        "he",
+        "--quiet",
+    ]
+    whole, part, rest = tmp_path / "whole.npz", tmp_path / "part.npz", tmp_path / "rest.npz"
+    assert train_main([*common, "--iters", "130", "--save", str(whole)]) == 0
+    assert train_main([*common, "--iters", "70", "--save", str(part)]) == 0
+    assert (
+        train_main(
+            [
+                "--dataset",
+                "mnist-sample",
+                "--dtype",
+                "float64",
+                "--quiet",
+                "--resume",
+                str(part),
+                "--iters",
+                "130",
+                "--save",
+                str(rest),
+            ]
+        )
+        == 0
+    )
+    a, b = xpnet.load_checkpoint(whole), xpnet.load_checkpoint(rest)
+    assert a.sizes == b.sizes == (784, 30, 20, 10)
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k])
+    for k in a.optimizer_state:
+        np.testing.assert_array_equal(a.optimizer_state[k], b.optimizer_state[k])
+    assert a.meta["history"]["loss"] == b.meta["history"]["loss"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--optimizer", "sgd", "--momentum", "0.9"],
+            "--momentum does not apply to --optimizer sgd",
+        ),
+        (["--optimizer", "adam", "--beta1", "1.5"], "beta1 must be in [0, 1)"),
+        (["--hidden-sizes", "100,x"], "expected sizes like 100,100,100"),
+        (["--weight-init-std", "lecun"], "expected a positive number or one of"),
+    ],
+)
+def test_optimizer_and_net_flags_are_checked(tmp_path, capsys, args, message):
+    from xpnet.cli import train_main
+
+    with pytest.raises(SystemExit) as info:
+        train_main(["--dataset", "mnist-sample", "--iters", "2", "--quiet", *args])
+    assert info.value.code == 2 and message in capsys.readouterr().err

@@ -17,13 +17,21 @@ def _batch(n=2, d=784, classes=10, seed=0):
     return rng.random((n, d)), rng.integers(0, classes, size=n)
 
 
-@pytest.mark.parametrize(("sizes", "activation"), [((784, [100, 100, 100], 10), "relu"),
-                                                   ((30, [20, 20], 10), "sigmoid")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("sizes", "activation"),
+    [((784, [100, 100, 100], 10), "relu"), ((30, [20, 20], 10), "sigmoid")],
+)
 def test_backprop_matches_numerical_gradient_deep_net_with_weight_decay(
     backend, sizes, activation
 ):
-    net = MultiLayerNet(*sizes, activation=activation, weight_init_std=activation,
-                        weight_decay_lambda=0.1, backend=backend, seed=0)  # fmt: skip
+    net = MultiLayerNet(
+        *sizes,
+        activation=activation,
+        weight_init_std=activation,
+        weight_decay_lambda=0.1,
+        backend=backend,
+        seed=0,
+    )
     x, t = _batch(d=sizes[0])
     analytic = net.gradient(x, t)
     numeric = net.numerical_gradient(x, t)
@@ -40,26 +48,37 @@ def test_structured_and_generic_numerical_gradients_agree(backend):
     s = net.numerical_gradient(x, t)
     g = net.numerical_gradient(x, t, method="generic")
     for k in net.params:
-        np.testing.assert_allclose(backend.to_numpy(s[k]), backend.to_numpy(g[k]),
-                                   rtol=0, atol=numerical_atol("float64"))  # fmt: skip
+        np.testing.assert_allclose(
+            backend.to_numpy(s[k]), backend.to_numpy(g[k]), rtol=0, atol=numerical_atol("float64")
+        )
 
 
-@pytest.mark.parametrize(("init", "gain"), [("he", 2.0), ("relu", 2.0), ("xavier", 1.0),
-                                             ("sigmoid", 1.0)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("init", "gain"), [("he", 2.0), ("relu", 2.0), ("xavier", 1.0), ("sigmoid", 1.0)]
+)
 def test_named_initial_scales_are_per_layer_and_the_same_everywhere(backend32, init, gain):
     net = MultiLayerNet(20, [30, 40], 5, weight_init_std=init, backend=backend32, seed=4)
     rng = np.random.default_rng(4)
     for i, (n_in, n_out) in enumerate([(20, 30), (30, 40), (40, 5)], start=1):
         ref = math.sqrt(gain / n_in) * rng.standard_normal((n_in, n_out))
-        np.testing.assert_array_equal(backend32.to_numpy(net.params[f"W{i}"]),
-                                      ref.astype(np.float32))  # fmt: skip
+        np.testing.assert_array_equal(
+            backend32.to_numpy(net.params[f"W{i}"]), ref.astype(np.float32)
+        )
         np.testing.assert_array_equal(backend32.to_numpy(net.params[f"b{i}"]), np.zeros(n_out))
 
 
 def test_two_layer_net_is_the_one_hidden_layer_case():
     a = TwoLayerNet(30, 7, 4, backend="numpy", dtype="float64", seed=3)
-    b = MultiLayerNet(30, [7], 4, activation="sigmoid", weight_init_std=0.01,
-                      backend="numpy", dtype="float64", seed=3)  # fmt: skip
+    b = MultiLayerNet(
+        30,
+        [7],
+        4,
+        activation="sigmoid",
+        weight_init_std=0.01,
+        backend="numpy",
+        dtype="float64",
+        seed=3,
+    )
     x, t = _batch(5, 30, 4)
     for k in a.params:
         np.testing.assert_array_equal(a.params[k], b.params[k])
@@ -70,11 +89,13 @@ def test_two_layer_net_is_the_one_hidden_layer_case():
 def test_weight_decay_adds_half_lambda_sum_of_squares():
     x, t = _batch(4, 10, 3)
     plain = MultiLayerNet(10, [6], 3, backend="numpy", dtype="float64", seed=0)
-    decayed = MultiLayerNet(10, [6], 3, weight_decay_lambda=0.3, backend="numpy",
-                            dtype="float64", seed=0)  # fmt: skip
+    decayed = MultiLayerNet(
+        10, [6], 3, weight_decay_lambda=0.3, backend="numpy", dtype="float64", seed=0
+    )
     l2 = sum(float(np.sum(plain.params[k] ** 2)) for k in ("W1", "W2"))
-    assert float(decayed.loss(x, t)) == pytest.approx(float(plain.loss(x, t)) + 0.15 * l2,
-                                                      rel=1e-14)  # fmt: skip
+    assert float(decayed.loss(x, t)) == pytest.approx(
+        float(plain.loss(x, t)) + 0.15 * l2, rel=1e-14
+    )
     g0, g1 = plain.gradient(x, t), decayed.gradient(x, t)
     np.testing.assert_allclose(g1["W2"], g0["W2"] + 0.3 * plain.params["W2"], rtol=1e-13)
     np.testing.assert_array_equal(g1["b2"], g0["b2"])
@@ -83,8 +104,12 @@ def test_weight_decay_adds_half_lambda_sum_of_squares():
 def test_stacked_parameters_give_each_members_loss_and_gradient(backend):
     """W1 (K, D, H), b1 (K, 1, H): one call equals K single-net calls, x shared or not."""
     k = 3
-    nets = [MultiLayerNet(8, [5, 4], 3, activation="sigmoid", weight_init_std=0.5,
-                          backend=backend, seed=s) for s in range(k)]  # fmt: skip
+    nets = [
+        MultiLayerNet(
+            8, [5, 4], 3, activation="sigmoid", weight_init_std=0.5, backend=backend, seed=s
+        )
+        for s in range(k)
+    ]
     xp = backend.xp
     stacked = {}
     for name in nets[0].params:
@@ -128,5 +153,6 @@ def test_bad_multilayer_arguments():
         from xpnet.numerical_mlp import numerical_gradient_mlp
 
         w = np.zeros((2, 4, 3))
-        numerical_gradient_mlp({"W1": w, "b1": np.zeros((2, 1, 3))}, np.zeros((1, 4)),
-                               np.zeros((1, 3)), "relu")  # fmt: skip
+        numerical_gradient_mlp(
+            {"W1": w, "b1": np.zeros((2, 1, 3))}, np.zeros((1, 4)), np.zeros((1, 3)), "relu"
+        )

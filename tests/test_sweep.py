@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet import sweep as sweep_module
-from xpnet.sweep import grid, plan_groups, sample, sweep
+from xpnet import sweeps as sweep_module
+from xpnet.sweeps import grid, plan_groups, sample, sweep
 from xpnet.testing import tolerance
 
 
@@ -30,10 +30,16 @@ KW = {"iters": 40, "batch_size": 25, "eval_interval": 12}
 
 def _alone(config, data, backend):
     c = sweep_module.normalize(config)
-    net = xpnet.MultiLayerNet(int(data[0].shape[1]), list(c["hidden_sizes"]), 10,
-                              activation=c["activation"], weight_init_std=c["weight_init_std"],
-                              weight_decay_lambda=c["weight_decay"], backend=backend,
-                              seed=c["seed"])  # fmt: skip
+    net = xpnet.MultiLayerNet(
+        int(data[0].shape[1]),
+        list(c["hidden_sizes"]),
+        10,
+        activation=c["activation"],
+        weight_init_std=c["weight_init_std"],
+        weight_decay_lambda=c["weight_decay"],
+        backend=backend,
+        seed=c["seed"],
+    )
     hyper = {h: c[h] for h in xpnet.optimizers.OPTIMIZERS[c["optimizer"]].HYPER}
     opt = xpnet.get_optimizer(c["optimizer"], **hyper)
     return xpnet.train(net, *data, seed=c["seed"], optimizer=opt, **KW)
@@ -48,7 +54,7 @@ CONFIGS = (
         hidden_sizes=[(12, 8)],
         activation="relu",
         weight_init_std="he",
-    )  # fmt: skip
+    )
     + grid(optimizer="momentum", lr=0.05, momentum=[0.5, 0.9], seed=3)
 )
 
@@ -96,17 +102,26 @@ def test_groups_are_split_by_shape_optimizer_and_bounds():
     groups = plan_groups(configs, input_size=784, output_size=10)
     assert groups == [[0, 2, 4], [1, 3, 5], [6]]
     assert plan_groups(configs, input_size=784, output_size=10, max_models=2) == [
-        [0, 2], [4], [1, 3], [5], [6]]  # fmt: skip
+        [0, 2],
+        [4],
+        [1, 3],
+        [5],
+        [6],
+    ]
     one = sweep_module._model_bytes(sweep_module.normalize({}), 784, 10, 100, 4)
-    assert plan_groups(grid(lr=[0.1, 0.2, 0.3]), input_size=784, output_size=10,
-                       max_bytes=2 * one) == [[0, 1], [2]]  # fmt: skip
+    assert plan_groups(
+        grid(lr=[0.1, 0.2, 0.3]), input_size=784, output_size=10, max_bytes=2 * one
+    ) == [[0, 1], [2]]
 
 
 def test_grid_and_sample():
     relu = {"activation": "relu"}
     assert grid(lr=[0.1, 1], seed=[0, 1], activation="relu") == [
-        {"lr": 0.1, "seed": 0, **relu}, {"lr": 0.1, "seed": 1, **relu},
-        {"lr": 1, "seed": 0, **relu}, {"lr": 1, "seed": 1, **relu}]  # fmt: skip
+        {"lr": 0.1, "seed": 0, **relu},
+        {"lr": 0.1, "seed": 1, **relu},
+        {"lr": 1, "seed": 0, **relu},
+        {"lr": 1, "seed": 1, **relu},
+    ]
     s = sample(50, seed=3, lr=(1e-3, 1.0), optimizer=["sgd", "adam"])
     assert s == sample(50, seed=3, lr=(1e-3, 1.0), optimizer=["sgd", "adam"])
     lrs = np.array([c["lr"] for c in s])
@@ -114,13 +129,16 @@ def test_grid_and_sample():
     assert {c["optimizer"] for c in s} == {"sgd", "adam"}
 
 
-@pytest.mark.parametrize(("config", "message"), [
-    ({"learning_rate": 0.1}, "unknown config key"),
-    ({"optimizer": "lbfgs"}, "unknown optimizer 'lbfgs'"),
-    ({"optimizer": "sgd", "momentum": 0.9}, "optimizer 'sgd' takes lr; not momentum"),
-    ({"lr": -1.0}, "lr must be a positive finite number"),
-    ({"activation": "tanh"}, "activation must be one of"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"learning_rate": 0.1}, "unknown config key"),
+        ({"optimizer": "lbfgs"}, "unknown optimizer 'lbfgs'"),
+        ({"optimizer": "sgd", "momentum": 0.9}, "optimizer 'sgd' takes lr; not momentum"),
+        ({"lr": -1.0}, "lr must be a positive finite number"),
+        ({"activation": "tanh"}, "activation must be one of"),
+    ],
+)
 def test_bad_configs_are_named(config, message, data):
     with pytest.raises(ValueError, match=message):
         sweep([config], *data, backend="numpy", iters=1)

@@ -30,7 +30,11 @@ def test_grid_writes_results_summary_and_figures(tmp_path, capsys):
     lines = _lines(out / "results.jsonl")
     assert len(lines) == 4
     assert {(c["config"]["lr"], tuple(c["config"]["hidden_sizes"])) for c in lines} == {
-        (0.1, (10,)), (1.0, (10,)), (0.1, (20,)), (1.0, (20,))}  # fmt: skip
+        (0.1, (10,)),
+        (1.0, (10,)),
+        (0.1, (20,)),
+        (1.0, (20,)),
+    }
     csv_rows = (out / "summary.csv").read_text().splitlines()
     header = csv_rows[0].split(",")
     assert {"lr", "hidden_sizes"} <= set(header) and len(csv_rows) == 5
@@ -47,8 +51,17 @@ def test_grid_writes_results_summary_and_figures(tmp_path, capsys):
 
 def test_a_killed_sweep_resumes_and_equals_an_uninterrupted_one(tmp_path):
     grid = ["--lr", "0.05", "0.1", "0.5", "1.0", "--max-models", "1", "--iters", "400"]
-    base = [sys.executable, str(ROOT / "scripts" / "sweep.py"), *SMALL[:2], "--batch-size",
-            "50", "--quiet", "--dtype", "float64", *grid]  # fmt: skip
+    base = [
+        sys.executable,
+        str(ROOT / "scripts" / "sweep.py"),
+        *SMALL[:2],
+        "--batch-size",
+        "50",
+        "--quiet",
+        "--dtype",
+        "float64",
+        *grid,
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
     killed = tmp_path / "killed"
     proc = subprocess.Popen([*base, "--out", str(killed)], env=env, stdout=subprocess.DEVNULL)
@@ -66,7 +79,8 @@ def test_a_killed_sweep_resumes_and_equals_an_uninterrupted_one(tmp_path):
     resumed, whole = _lines(results), _lines(clean / "results.jsonl")
     assert len(resumed) == 4
     assert sorted(json.dumps(r["config"]) for r in resumed) == sorted(
-        json.dumps(r["config"]) for r in whole)  # fmt: skip
+        json.dumps(r["config"]) for r in whole
+    )
     by_key = {json.dumps(r["config"], sort_keys=True): r for r in whole}
     for r in resumed:
         ref = by_key[json.dumps(r["config"], sort_keys=True)]
@@ -81,12 +95,15 @@ def test_a_torn_last_line_is_ignored(tmp_path):
     assert len(read_results(path)) == 1
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--iters", "0"], "--iters must be a positive integer"),
-    (["--hidden-sizes", "100,x"], "--hidden-sizes takes lists like 100,100"),
-    (["--optimizer", "sgd", "--momentum", "0.9"], "--momentum applies to --optimizer"),
-    (["--optimizer", "adam", "--beta1", "2"], "beta1 must be in [0, 1)"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--iters", "0"], "--iters must be a positive integer"),
+        (["--hidden-sizes", "100,x"], "--hidden-sizes takes lists like 100,100"),
+        (["--optimizer", "sgd", "--momentum", "0.9"], "--momentum applies to --optimizer"),
+        (["--optimizer", "adam", "--beta1", "2"], "beta1 must be in [0, 1)"),
+    ],
+)
 def test_bad_flags_are_one_line(tmp_path, capsys, args, message):
     with pytest.raises(SystemExit) as info:
         sweep_main([*SMALL, "--out", str(tmp_path / "o"), *args])
@@ -100,8 +117,22 @@ def test_bad_flags_are_one_line(tmp_path, capsys, args, message):
 @pytest.mark.parametrize("preset", ["optimizer-compare", "weight-init-compare"])
 def test_presets_run_as_one_sweep(tmp_path, preset):
     out = tmp_path / preset
-    assert sweep_main(["--preset", preset, "--dataset", "mnist-sample", "--iters", "200",
-                       "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        sweep_main(
+            [
+                "--preset",
+                preset,
+                "--dataset",
+                "mnist-sample",
+                "--iters",
+                "200",
+                "--quiet",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     lines = _lines(out / "results.jsonl")
     assert len(lines) == (4 if preset == "optimizer-compare" else 3)
     assert all(r["config"]["hidden_sizes"] == [100, 100, 100, 100] for r in lines)

@@ -5,8 +5,15 @@ The same code runs on NumPy, CuPy, PyTorch, JAX and array-api-strict; pick one w
 """
 
 from .backends import BACKENDS, Backend, BackendError, get_backend, to_numpy
-from .checkpoint import CheckpointError, load_weights, save_weights
-from .data import DataError, SampleFallbackWarning, load_mnist
+from .checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+    save_weights,
+)
+from .data import DataError, DataSet, SampleFallbackWarning, load_data, load_mnist
 from .functions import (
     identity_function,
     relu,
@@ -21,19 +28,33 @@ from .losses import cross_entropy_error, mean_squared_error, softmax_cross_entro
 from .nets import MultiLayerNet, SimpleNet, TwoLayerNet
 from .numerical import (
     PrecisionWarning,
+    central_difference,
     default_step,
     gradient_descent,
     numerical_diff,
     numerical_gradient,
     partial_derivative,
+    resolve_step,
 )
 from .optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop, get_optimizer
+from .sweeps import SweepRecord, grid, sample, sweep
 from .training import DivergenceWarning, TrainHistory, TrainingDivergedError, train
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BACKENDS",
+    "Checkpoint",
+    "DataSet",
+    "SweepRecord",
+    "central_difference",
+    "grid",
+    "load_checkpoint",
+    "load_data",
+    "resolve_step",
+    "sample",
+    "save_checkpoint",
+    "sweep",
     "SGD",
     "AdaGrad",
     "Adam",

@@ -27,7 +27,7 @@ import numpy as np
 
 from ._files import atomic_write
 from .backends import Backend, to_numpy
-from .nets import TwoLayerNet
+from .nets import MultiLayerNet, TwoLayerNet
 
 __all__ = [
     "Checkpoint",
@@ -89,8 +89,9 @@ class Checkpoint:
 
     def to_net(
         self, *, backend: Backend | str | None = None, dtype: str | None = None
-    ) -> TwoLayerNet:
-        """The net these parameters belong to, on ``backend``.
+    ) -> MultiLayerNet:
+        """The net these parameters belong to, on ``backend``: a :class:`TwoLayerNet` for
+        two layers, else a :class:`MultiLayerNet` (weight decay from the recorded config).
 
         Raises
         ------
@@ -98,17 +99,20 @@ class Checkpoint:
             The parameters are not those of a net this version can build.
         """
         where = self.path
-        if self.layers != 2 or any(
-            a.ndim != (2 if k[0] == "W" else 1) for k, a in self.params.items()
-        ):
+        if any(a.ndim != (2 if k[0] == "W" else 1) for k, a in self.params.items()):
             raise CheckpointError(
-                f"{where} holds a {self.layers}-layer net of sizes {self.sizes}; TwoLayerNet "
-                "needs 2 layers without a model axis"
+                f"{where} holds parameters with a model axis; a net needs plain W and b arrays"
             )
+        decay = float(self.meta.get("config", {}).get("weight_decay", 0.0) or 0.0)
         try:
-            net = TwoLayerNet(
-                *self.sizes, backend=backend, dtype=dtype, activation=self.activation, seed=0
-            )
+            if self.layers == 2:
+                net = TwoLayerNet(*self.sizes, backend=backend, dtype=dtype,
+                                  activation=self.activation, seed=0,
+                                  weight_decay_lambda=decay)  # fmt: skip
+            else:
+                net = MultiLayerNet(self.sizes[0], list(self.sizes[1:-1]), self.sizes[-1],
+                                    activation=self.activation, weight_decay_lambda=decay,
+                                    backend=backend, dtype=dtype, seed=0)  # fmt: skip
         except ValueError as exc:  # an activation this version does not know
             raise CheckpointError(f"{where}: {exc}") from None
         net.params = {k: net.backend.asarray(v, dtype=net.dtype) for k, v in self.params.items()}

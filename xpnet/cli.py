@@ -29,8 +29,15 @@ from ._progress import write
 from .backends import BACKENDS, DTYPES, Backend, BackendError, get_backend
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .data import DATASETS, DataError, DataSet, load_data
-from .nets import ACTIVATIONS, TwoLayerNet
-from .training import GRADIENT_MODES, DivergenceWarning, TrainingDivergedError, train
+from .nets import ACTIVATIONS, INIT_GAINS, MultiLayerNet, TwoLayerNet
+from .optimizers import OPTIMIZERS, get_optimizer
+from .training import (
+    GRADIENT_MODES,
+    DivergenceWarning,
+    TrainHistory,
+    TrainingDivergedError,
+    train,
+)
 
 __all__ = [
     "UsageError",
@@ -319,6 +326,37 @@ def _load(args: argparse.Namespace, run: CliRun, dataset: str) -> DataSet:
 
 
 # ------------------------------------------------------------------------------- train
+def _layer_list(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected sizes like 100,100,100, got {text!r}")
+    return sizes
+
+
+def _init_std(text: str) -> float | str:
+    if text.lower() in INIT_GAINS:
+        return text.lower()
+    try:
+        return _positive_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number or one of {', '.join(INIT_GAINS)}, got {text!r}"
+        ) from None
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
 def _train_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="xpnet-train",
@@ -331,6 +369,37 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int, default=100, help="rows per step")
     p.add_argument("--lr", type=_positive_float, default=0.1, help="learning rate")
     p.add_argument("--hidden-size", type=_positive_int, default=50, help="hidden units")
+    p.add_argument(
+        "--hidden-sizes",
+        type=_layer_list,
+        metavar="H1,H2,...",
+        help="hidden layers, e.g. 100,100,100 (a MultiLayerNet; instead of --hidden-size)",
+    )
+    p.add_argument(
+        "--weight-init-std",
+        type=_init_std,
+        default=0.01,
+        help="initial weight std: a number, xavier (sigmoid) or he (relu)",
+    )
+    p.add_argument(
+        "--weight-decay", type=_non_negative_float, default=0.0, help="L2 weight decay lambda"
+    )
+    p.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd", help="update rule")
+    for flag, what in (
+        ("momentum", "momentum, nesterov"),
+        ("beta1", "adam"),
+        ("beta2", "adam"),
+        ("decay-rate", "rmsprop"),
+    ):
+        p.add_argument(
+            f"--{flag}", type=_non_negative_float, help=f"({what}; default: the optimizer's own)"
+        )
+    p.add_argument(
+        "--resume",
+        type=Path,
+        metavar="CHECKPOINT",
+        help="continue the run saved there (with --save) up to --iters",
+    )
     p.add_argument("--activation", choices=ACTIVATIONS, default="sigmoid", help="hidden layer")
     p.add_argument("--gradient", choices=GRADIENT_MODES, default="backprop", help="method")
     p.add_argument("--seed", type=_seed, default=0, help="seed of initial weights and batches")
@@ -363,8 +432,10 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         try:
             with _printing_warnings(run):
                 _run_training(args, backend, run, plot_format)
-        except (DataError, TrainingDivergedError) as exc:
+        except (DataError, TrainingDivergedError, CheckpointError) as exc:
             run.fail(flag_wording(str(exc)))
+        except UsageError as exc:
+            parser.exit(EXIT_USAGE, f"xpnet-train: error: {exc}\n")
     return 0
 
 
@@ -375,10 +446,7 @@ def _run_training(
     x_train = data.x_train.reshape(len(data.x_train), -1)
     x_test = data.x_test.reshape(len(data.x_test), -1)
     run.stage = "while building the net"
-    net = TwoLayerNet(
-        x_train.shape[1], args.hidden_size, 10,
-        backend=backend, seed=args.seed, activation=args.activation,
-    )  # fmt: skip
+    net, optimizer, history = _net_and_optimizer(args, backend, x_train.shape[1], data)
     run.stage = f"at step 1 of {args.iters}"
     if not args.quiet:
         slow_start = (
@@ -401,6 +469,7 @@ def _run_training(
         net, x_train, data.t_train, x_test, data.t_test,
         iters=args.iters, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         gradient=args.gradient, progress=not args.quiet, on_epoch=on_epoch,
+        optimizer=optimizer, history=history, eval_interval=args.eval_interval,
     )  # fmt: skip
     run.stage = f"after all {args.iters} steps"
     if history.eval_steps and history.eval_steps[-1] == args.iters - 1:
@@ -426,8 +495,14 @@ def _run_training(
             "config": config,
             "step": args.iters,
             "seed": args.seed,
+            "history": history.as_dict(),
         }
-        _write(run, args.save, lambda path: save_checkpoint(path, net, meta=meta))
+        state = optimizer.state_dict()
+        _write(
+            run,
+            args.save,
+            lambda path: save_checkpoint(path, net, optimizer_state=state, meta=meta),
+        )
     if args.metrics_out is not None:
         metrics = {
             "config": config,
@@ -465,6 +540,89 @@ def _run_training(
                 fig.savefig(fh, format=plot_format, dpi=100)
 
         _write(run, args.plot, draw)
+
+
+#: Flags a resumed run takes from its checkpoint (everything that decides the numbers).
+_RESUMED = (
+    "batch_size",
+    "lr",
+    "hidden_size",
+    "hidden_sizes",
+    "activation",
+    "gradient",
+    "seed",
+    "weight_init_std",
+    "weight_decay",
+    "optimizer",
+    "momentum",
+    "beta1",
+    "beta2",
+    "decay_rate",
+    "eval_interval",
+    "dataset",
+)
+
+
+def _net_and_optimizer(args: argparse.Namespace, backend: Backend, input_size: int, data: Any):
+    """The net, optimizer and history to train: new, or restored with --resume."""
+    args.eval_interval = None
+    if args.resume is not None:
+        ckpt = load_checkpoint(args.resume)
+        config = ckpt.meta.get("config", {})
+        missing = [k for k in ("optimizer", "seed") if k not in config]
+        if missing or "history" not in ckpt.meta:
+            raise UsageError(
+                f"--resume {args.resume}: not a checkpoint of a run saved with --save "
+                "by this version (no optimizer state or history)"
+            )
+        if ckpt.meta.get("data_fingerprint") not in (None, data.fingerprint):
+            raise UsageError(
+                f"--resume {args.resume}: it was trained on other data "
+                f"({ckpt.meta.get('dataset')}); give the same --dataset/--data-dir"
+            )
+        for k in _RESUMED:
+            if k in config:
+                value = config[k]
+                setattr(args, k, tuple(value) if k == "hidden_sizes" and value else value)
+        history = TrainHistory(**ckpt.meta["history"])
+        if len(history.loss) >= args.iters:
+            raise UsageError(
+                f"--resume {args.resume}: it already ran {len(history.loss)} "
+                f"steps; give --iters above that"
+            )
+        net = ckpt.to_net(backend=backend)
+        optimizer = _optimizer(args)
+        optimizer.load_state_dict(ckpt.optimizer_state, net.params)
+        args.eval_interval = max(len(data.x_train) // args.batch_size, 1)
+        return net, optimizer, history
+    if args.hidden_sizes and len(args.hidden_sizes) > 1:
+        net = MultiLayerNet(input_size, list(args.hidden_sizes), 10, activation=args.activation,
+                            weight_init_std=args.weight_init_std,
+                            weight_decay_lambda=args.weight_decay, backend=backend,
+                            seed=args.seed)  # fmt: skip
+    else:
+        hidden = args.hidden_sizes[0] if args.hidden_sizes else args.hidden_size
+        net = TwoLayerNet(input_size, hidden, 10, args.weight_init_std, backend=backend,
+                          seed=args.seed, activation=args.activation,
+                          weight_decay_lambda=args.weight_decay)  # fmt: skip
+    return net, _optimizer(args), None
+
+
+def _optimizer(args: argparse.Namespace) -> Any:
+    names = OPTIMIZERS[args.optimizer].HYPER
+    hyper = {"lr": args.lr}
+    for k in ("momentum", "beta1", "beta2", "decay_rate"):
+        value = getattr(args, k, None)
+        if value is None:
+            continue
+        if k not in names:
+            flag = "--" + k.replace("_", "-")
+            raise UsageError(f"{flag} does not apply to --optimizer {args.optimizer}")
+        hyper[k] = value
+    try:
+        return get_optimizer(args.optimizer, **hyper)
+    except ValueError as exc:
+        raise UsageError(flag_wording(str(exc))) from None
 
 
 def _write(run: CliRun, path: Path, writer: Callable[[Path], Any]) -> None:

@@ -90,13 +90,10 @@ class Optimizer:
     def state_dict(self) -> dict[str, np.ndarray]:
         """Everything needed to resume, as host NumPy arrays keyed by plain strings.
 
-        Keys: ``name``, ``iter``, one per hyperparameter, and ``SLOT.PARAM`` per state
-        array. Saves with ``np.savez`` and loads with ``allow_pickle=False``.
+        Keys: ``iter``, one per hyperparameter, and ``SLOT.PARAM`` per state array, all
+        numbers. Saves with ``np.savez`` and loads with ``allow_pickle=False``.
         """
-        out: dict[str, np.ndarray] = {
-            "name": np.array(self.name),
-            "iter": np.array(self.iter, dtype=np.int64),
-        }
+        out: dict[str, np.ndarray] = {"iter": np.array(self.iter, dtype=np.int64)}
         for k, v in self.hyper.items():
             out[k] = np.asarray(v if isinstance(v, int | float) else to_numpy(v), np.float64)
         for slot, arrays in self.state.items():
@@ -106,9 +103,15 @@ class Optimizer:
 
     def load_state_dict(self, state: dict[str, Any], params: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` output; state arrays go to ``params``' device."""
-        name = str(np.asarray(state.get("name", "")))
-        if name != self.name:
-            raise ValueError(f"optimizer state is for {name!r}, not {self.name!r}")
+        own = {"iter", *self.HYPER}
+        foreign = sorted({k.split(".")[0] for k in state} - own - set(self.SLOTS))
+        missing = sorted(own - set(state))
+        if foreign or missing:
+            raise ValueError(
+                f"this optimizer state is not a {self.name} state (it has "
+                f"{', '.join(foreign) or 'no'} extra and {', '.join(missing) or 'no'} missing "
+                "entries)"
+            )
         first = next(iter(params.values()))
         xp = array_namespace(first)
         hyper = {}

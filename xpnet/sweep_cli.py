@@ -23,7 +23,7 @@ from .backends import BackendError, get_backend
 from .data import DataError, load_mnist
 from .mlp import ACTIVATIONS
 from .optimizers import OPTIMIZERS
-from .sweep import SweepRecord, config_key, grid, normalize, sweep
+from .sweeps import SweepRecord, config_key, grid, normalize, sweep
 
 __all__ = ["PRESETS", "read_results", "sweep_main"]
 

@@ -20,6 +20,7 @@ from array_api_compat import array_namespace, is_writeable_array
 
 from ._array import one_hot
 from ._progress import progress as progress_bar
+from ._threads import blas_threads
 from .backends import to_numpy
 from .numerical import PrecisionWarning, resolve_step
 from .optimizers import SGD, Optimizer, hyper_on_device
@@ -211,8 +212,10 @@ def train(
 
     bar = progress_bar(total=iters, initial=start_step, disable=not progress, unit="step",
                        desc="train")  # fmt: skip
+    w1 = net.params["W1"]
+    flops = 2 * batch_size * int(w1.shape[-2]) * int(w1.shape[-1])  # the largest step matmul
     start = time.perf_counter()
-    with bar, warnings.catch_warnings():
+    with bar, warnings.catch_warnings(), blas_threads(flops):
         warnings.simplefilter("ignore", PrecisionWarning)  # warned once above
         for first, idx_host in batch_chunks(seed, n_train, batch_size, interval, iters,
                                             start_step):  # fmt: skip

@@ -24,6 +24,7 @@ from array_api_compat import array_namespace, is_writeable_array
 
 from ._array import one_hot
 from ._progress import progress as progress_bar
+from ._threads import blas_threads
 from .backends import Backend, get_backend, to_numpy
 from .mlp import ACTIVATIONS, correct_count, loss_and_grads
 from .nets import EVAL_CHUNK, init_params
@@ -460,8 +461,13 @@ def run_group(
                 params[n] = xp.where(active > 0, params[n], saved[n])
         return loss
 
+    flops = 2 * k * batch_size * sizes[0] * sizes[1]  # the stack's first matmul
     start = time.perf_counter()
-    with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
+    with (
+        warnings.catch_warnings(),
+        np.errstate(over="ignore", invalid="ignore"),
+        blas_threads(flops),
+    ):
         # a diverging member may overflow before it is frozen; the others are unaffected
         warnings.simplefilter("ignore", RuntimeWarning)
         for chunks in zip(*streams, strict=True):
