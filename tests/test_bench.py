@@ -1,28 +1,30 @@
-"""scripts/bench.py: a quick synthetic run in-process, and its FLOP bookkeeping."""
+"""The benchmarks package: the chapter's reference as an oracle, the FLOP model, the report,
+the machine description, the new rows, and (slow) a whole ``scripts/bench.py --quick`` run."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import math
-import sys
+import os
 
 import numpy as np
 import pytest
 from _scripts import load_script
 
+import xpnet
+from benchmarks import chapter
+from benchmarks.load import competitor
+from benchmarks.machine import machine
+from benchmarks.report import fmt, ratios, report, table
+from benchmarks.sections import bench_closure_gradient
+from benchmarks.timing import eval_steps, matmul_plan, recipe_flops, step_flops
+from xpnet.nets import EVAL_CHUNK
+from xpnet.testing import TOLERANCES, numerical_atol
 
-@pytest.fixture(scope="module")
-def bench():
-    return load_script("bench")
-
-
-@pytest.fixture(scope="module")
-def result(bench, tmp_path_factory):
-    out = tmp_path_factory.mktemp("bench") / "b.json"
-    argv = ["--quick", "--synthetic", "--iters", "50", "--out", str(out)]
-    assert bench.main(argv) == 0
-    return json.loads(out.read_text())
+# Same weights, same inputs, float64: the two implementations differ only in rounding.
+# 100 eps, relative to the largest entry, leaves room for a different summation order.
+ORACLE_RTOL = TOLERANCES["float64"][1]
 
 
 def _torch_installed() -> bool:
@@ -33,29 +35,278 @@ def _positive(value) -> bool:
     return isinstance(value, int | float) and math.isfinite(value) and value > 0
 
 
+def _relative_error(actual: np.ndarray, desired: np.ndarray) -> float:
+    return float(np.max(np.abs(actual - desired)) / np.max(np.abs(desired)))
+
+
+# --- the chapter's code as the oracle of xpnet's TwoLayerNet ---------------------------
+
+
+@pytest.fixture
+def oracle_case():
+    """The chapter's TwoLayerNet (6-5-3) with weights large enough to give real gradients."""
+    rng = np.random.RandomState(7)
+    ref = chapter.TwoLayerNet(6, 5, 3, weight_init_std=0.8, rng=rng)
+    ref.params["b1"] = 0.3 * rng.randn(5)
+    ref.params["b2"] = 0.3 * rng.randn(3)
+    x = rng.rand(4, 6)
+    t = np.array([0, 2, 1, 2])
+    return ref, x, t
+
+
+def _xpnet_copy(ref, backend) -> xpnet.TwoLayerNet:
+    net = xpnet.TwoLayerNet(6, 5, 3, backend=backend, seed=0)
+    net.params = {k: backend.asarray(v) for k, v in ref.params.items()}
+    return net
+
+
+def test_chapter_predict_and_loss_match_xpnet(backend, oracle_case):
+    ref, x, t = oracle_case
+    net = _xpnet_copy(ref, backend)
+    y_ref = ref.predict(x)
+    y = backend.to_numpy(net.predict(backend.asarray(x)))
+    assert _relative_error(y, y_ref) <= ORACLE_RTOL
+    # The chapter's loss adds 1e-7 inside the log; its formula without that shift:
+    ce_ref = -np.mean(np.log(y_ref[np.arange(4), t]))
+    loss = float(backend.to_numpy(net.loss(backend.asarray(x), backend.asarray(t))))
+    assert abs(loss - ce_ref) <= ORACLE_RTOL * ce_ref
+    # ...and the shift itself: -mean(log(y + 1e-7)) sits just below the exact loss.
+    shift = ce_ref - ref.loss(x, np.eye(3)[t])
+    assert 0 < shift <= 1e-7 / np.min(y_ref[np.arange(4), t])
+
+
+def test_chapter_backprop_matches_xpnet_gradient(backend, oracle_case):
+    ref, x, t = oracle_case
+    net = _xpnet_copy(ref, backend)
+    expected = ref.gradient(x, np.eye(3)[t])
+    grads = net.gradient(backend.asarray(x), backend.asarray(t))
+    assert set(grads) == set(expected) == {"W1", "b1", "W2", "b2"}
+    for k, g in grads.items():
+        assert _relative_error(backend.to_numpy(g), expected[k]) <= ORACLE_RTOL, k
+
+
+def test_chapter_numerical_loop_matches_xpnet_numerical_gradient(oracle_case):
+    ref, x, t = oracle_case
+    net = _xpnet_copy(ref, xpnet.get_backend("numpy", "cpu", "float64"))
+
+    def loss(_w):  # the chapter's closure, without its 1e-7 shift inside the log
+        return -np.mean(np.log(ref.predict(x)[np.arange(4), t]))
+
+    ours = net.numerical_gradient(x, t)
+    for k in ("W1", "b1", "W2", "b2"):
+        expected = chapter.numerical_gradient(loss, ref.params[k])
+        np.testing.assert_allclose(ours[k], expected, rtol=0, atol=numerical_atol("float64"))
+
+
+# --- the FLOP model --------------------------------------------------------------------
+
+
+def test_step_flops_by_hand_for_a_small_shape():
+    # batch 2, d 4, hidden 3, c 5: x@W1 2*2*4*3 + z1@W2 2*2*3*5 + z1.T@dy 2*3*2*5
+    # + dy@W2.T 2*2*5*3 + x.T@da1 2*4*2*3
+    assert step_flops(2, 3, d=4, c=5) == 48 + 60 + 60 + 60 + 48 == 276
+
+
+def test_matmul_plan_by_hand_for_a_small_shape():
+    # 7 steps of batch 2; 10 train rows -> an evaluation every 5 steps: after steps 0, 5.
+    # Evaluation chunks of 4 rows: train 4+4+2, test 4+1.
+    assert eval_steps(7, 10, batch=2) == [0, 5]
+    plan = dict(matmul_plan(7, 10, 5, d=4, hidden=3, c=5, batch=2, chunk=4))
+    assert plan == {
+        (2, 4, 3, 0): 7 + 2,  # x@W1 per step, and the 2-row train chunk twice
+        (2, 3, 5, 0): 7 + 2,
+        (3, 2, 5, 1): 7,  # z1.T@dy
+        (2, 5, 3, 0): 7,  # dy@W2.T
+        (4, 2, 3, 1): 7,  # x.T@da1
+        (4, 4, 3, 0): 3 * 2,  # three 4-row chunks per evaluation
+        (4, 3, 5, 0): 3 * 2,
+        (1, 4, 3, 0): 2,
+        (1, 3, 5, 0): 2,
+    }
+    per_eval_row = 2 * (4 * 3 + 3 * 5)
+    assert recipe_flops(7, 10, 5, d=4, hidden=3, c=5, batch=2, chunk=4) == (
+        7 * 276 + 2 * 15 * per_eval_row
+    )
+
+
+def test_flop_model_evaluates_in_the_library_chunks():
+    plan = dict(matmul_plan(600, 60_000, 10_000))
+    eval_rows = {m for (m, k, n, _), _count in plan.items() if k == 784 and m != 100}
+    assert max(eval_rows) == EVAL_CHUNK
+    assert plan[(EVAL_CHUNK, 784, 50, 0)] == 60_000 // EVAL_CHUNK + 10_000 // EVAL_CHUNK
+
+
+def test_recipe_flops_of_the_chapter_run():
+    # forward x@W1, z1@W2; backward z1.T@dy, dy@W2.T, x.T@da1 (2 FLOPs per multiply-add)
+    b, d, h, c = 100, 784, 50, 10
+    per_step = 2 * (b * d * h + b * h * c + h * b * c + b * c * h + d * b * h)
+    assert step_flops(b, h) == per_step == 15_980_000
+    per_eval = 2 * (60_000 + 10_000) * (d * h + h * c)
+    assert eval_steps(10_000, 60_000) == list(range(0, 10_000, 600))
+    assert recipe_flops(10_000, 60_000, 10_000) == 10_000 * per_step + 17 * per_eval
+
+
+# --- report and machine ----------------------------------------------------------------
+
+
+def test_cells_and_table_format():
+    assert [fmt(v) for v in (None, 1234567, 3.14159, 12345.678, 0.00012345, 0.0)] == [
+        "-", "1,234,567", "3.142", "12,345.7", "0.000123", "0",
+    ]  # fmt: skip
+    assert table(["a", "num"], [["x", 1.5], ["yy", 10]]).splitlines() == [
+        "a   num", "--  ---", "x   1.5", "yy   10",
+    ]  # fmt: skip
+    assert table(["a", "num"], []).splitlines() == ["a  num", "-  ---"]
+
+
+def _small_result() -> dict:
+    def row(section_id: str, seconds: float, **extra) -> dict:
+        return {"id": section_id, "seconds": seconds, **extra}
+
+    return {
+        "machine": {"cpu_model": "Test CPU", "cpu_count": 2, "python": "3.x", "numpy": "n",
+                    "blas": "b", "torch": None, "torch_threads": None, "gpu": None},
+        "config": {"iters": 10, "repeats": 1},
+        "data": {"name": "synthetic", "n_train": 60_000, "n_test": 10_000},
+        "training": [
+            row("xpnet/numpy:cpu/float32", 2.0, impl="xpnet", backend="numpy", device="cpu",
+                dtype="float32", samples_per_second=500.0, final_test_acc=0.1),
+            row("chapter/numpy:cpu/float64", 8.0, impl="chapter", backend="numpy",
+                device="cpu", dtype="float64", samples_per_second=125.0, final_test_acc=0.1),
+        ],
+        "matmul": {"numpy:cpu/float32": {"recipe_gflop": 1.0, "recipe_shapes_gflops": 10.0,
+                                         "floor_seconds": 0.5, "gemm_n": 64,
+                                         "gemm_gflops": 20.0}},
+        "numerical_gradient": [], "numerical_training": [], "scaling": [],
+        "closure_gradient": [
+            row("closure-xpnet/numpy:cpu/n100", 0.25, impl="xpnet", n=100, max_abs_diff=0.0),
+            row("closure-chapter/numpy:cpu/n100", 0.5, impl="chapter", n=100,
+                max_abs_diff=0.0),
+        ],
+        "under_load": [
+            row("load-idle/numpy:cpu/float32", 1.5, load="idle", backend="numpy",
+                device="cpu", dtype="float32", steps=10, competitor=None),
+            row("load-busy/numpy:cpu/float32", 4.5, load="busy", backend="numpy",
+                device="cpu", dtype="float32", steps=10, competitor="one matmul process"),
+        ],
+        "skipped": [{"id": "cupy:cuda/float32", "reason": "not installed"}],
+    }  # fmt: skip
+
+
+def test_ratios_divide_the_named_rows():
+    got = {r["name"]: r for r in ratios(_small_result())}
+    assert {k: v["value"] for k, v in got.items()} == {
+        "xpnet/floor": 4.0,
+        "xpnet/baseline": 0.25,
+        "closure/loop": 0.5,
+        "loaded/idle": 3.0,
+    }
+    assert got["loaded/idle"]["denominator"] == "load-idle/numpy:cpu/float32"
+
+
+def test_report_prints_every_section_with_its_ratio():
+    result = _small_result()
+    result["ratios"] = ratios(result)
+    lines = report(result).splitlines()
+    assert lines[1].startswith("machine: Test CPU, 2 CPUs")
+    assert "NOTE: synthetic data (random uint8 images and labels): accuracies are chance" in lines
+    header = next(line for line in lines if line.startswith("impl ") and "/chapter" in line)
+    assert "/floor" in header
+    xp_row = next(line for line in lines if line.startswith("xpnet    numpy"))
+    assert xp_row.split()[-3:] == ["0.25", "-", "4"]  # /chapter, /pytorch, /floor
+    busy = next(line for line in lines if line.startswith("busy "))
+    assert busy.split()[4:6] == ["4.5", "3"] and busy.endswith("one matmul process")
+    closure = next(line for line in lines if line.startswith("xpnet ") and " 100 " in line)
+    assert closure.split() == ["xpnet", "100", "0.25", "0.5", "0"]
+    assert lines[-1] == "skipped cupy:cuda/float32: not installed"
+
+
+def test_machine_description():
+    m = machine()
+    assert set(m) == {"cpu_count", "cpus_usable", "cpu_model", "platform", "python", "numpy",
+                      "blas", "blas_threads", "torch", "torch_threads", "cupy", "gpu",
+                      "xpnet", "loadavg_start"}  # fmt: skip
+    assert m["cpu_count"] == os.cpu_count() and m["numpy"] == np.__version__
+    assert m["xpnet"] == xpnet.__version__ and m["cpu_model"]
+    if _torch_installed():
+        import torch
+
+        assert m["torch"] == torch.__version__ and m["torch_threads"] >= 1
+
+
+# --- the closure-gradient and under-load rows ------------------------------------------
+
+
+def test_closure_gradient_rows():
+    rows = {r["id"]: r for r in bench_closure_gradient(300, 1)}
+    assert set(rows) == {"closure-xpnet/numpy:cpu/n300", "closure-chapter/numpy:cpu/n300"}
+    for r in rows.values():
+        assert _positive(r["seconds"]) and r["runs"] == [r["seconds"]]
+        # Both take the same central differences of sum(x**2) with h = 1e-4.
+        assert r["max_abs_diff"] <= numerical_atol("float64")
+
+
+def test_competitor_runs_until_the_block_ends():
+    with competitor() as proc:
+        assert proc.poll() is None
+    assert proc.returncode is not None and proc.returncode != 0  # killed
+
+
+def test_help_lists_the_flags(capsys):
+    with pytest.raises(SystemExit) as exc:
+        load_script("bench").main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "--quick" in out and "--gpu-only" in out
+
+
+def _gpu_usable() -> bool:
+    for name in ("torch", "cupy"):
+        try:
+            xpnet.get_backend(name, "cuda")
+            return True
+        except xpnet.BackendError:
+            pass
+    return False
+
+
+@pytest.mark.skipif(_gpu_usable(), reason="a GPU is usable here: --gpu-only would run")
+def test_gpu_only_without_a_gpu_is_one_line_and_exit_1(capsys):
+    assert load_script("bench").main(["--gpu-only", "--quick", "--synthetic"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bench: --gpu-only: no GPU backend is usable here")
+    assert "\n" not in err
+
+
+# --- slow: one whole quick run ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "b.json"
+    argv = ["--quick", "--synthetic", "--iters", "50", "--out", str(out)]
+    assert load_script("bench").main(argv) == 0
+    return json.loads(out.read_text())
+
+
+@pytest.mark.slow
 def test_quick_run_has_every_section(result):
     sections = ("machine", "config", "data", "matmul", "training", "numerical_gradient",
-                "numerical_training", "scaling", "ratios", "skipped", "interference")  # fmt: skip
+                "numerical_training", "scaling", "closure_gradient", "under_load", "ratios",
+                "skipped", "interference")  # fmt: skip
     assert set(sections) <= set(result)
     assert result["data"] == {"name": "synthetic", "synthetic": True, "n_train": 60_000,
                               "n_test": 10_000}  # fmt: skip
-    m = result["machine"]
-    assert m["cpu_count"] >= 1 and m["numpy"] == np.__version__
+    assert result["machine"]["numpy"] == np.__version__
     assert result["config"]["iters"] == 50 and result["config"]["eval_steps"] == [0]
+    assert result["config"]["gpu_only"] is False
     for name, entry in result["interference"].items():
         assert _positive(entry["wall_seconds"]), name
         assert entry["other_share"] is None or entry["other_share"] >= 0
 
 
-def test_numerical_training_reports_steps_per_second(result):
-    rows = {r["id"]: r for r in result["numerical_training"]}
-    assert "numtrain/numpy:cpu" in rows
-    for r in rows.values():
-        assert r["steps"] == 2 and _positive(r["seconds"])
-        assert r["steps_per_second"] == pytest.approx(r["steps"] / r["seconds"])
-
-
-def test_training_rows_are_positive_and_finite(result):
+@pytest.mark.slow
+def test_quick_run_rows(result):
     rows = {r["id"]: r for r in result["training"]}
     expected = ["xpnet/numpy:cpu/float32", "xpnet/numpy:cpu/float64", "chapter/numpy:cpu/float64"]
     if _torch_installed():
@@ -64,74 +315,43 @@ def test_training_rows_are_positive_and_finite(result):
         row = rows[row_id]
         for key in ("seconds", "samples_per_second", "final_test_acc"):
             assert _positive(row[key]), (row_id, key, row[key])
-        assert all(_positive(s) for s in row["runs"])
         assert row["seconds"] == pytest.approx(50 * 100 / row["samples_per_second"])
-
-
-def test_floor_and_scaling_are_positive_and_finite(result, bench):
     floor = result["matmul"]["numpy:cpu/float32"]
-    assert floor["recipe_gflop"] == pytest.approx(bench.recipe_flops(50, 60_000, 10_000) / 1e9)
-    for entry in result["matmul"].values():
-        for key in ("floor_seconds", "recipe_shapes_gflops", "gemm_gflops", "gemm_seconds"):
-            assert _positive(entry[key]), key
-    assert result["scaling"]
+    assert floor["recipe_gflop"] == pytest.approx(recipe_flops(50, 60_000, 10_000) / 1e9)
+    assert {s["m"] for s in floor["shapes"]} >= {100, EVAL_CHUNK}
     for row in result["scaling"]:
-        for key in ("seconds", "gflops", "percent_of_gemm"):
-            assert _positive(row[key]), (row["id"], key)
-
-
-def test_numerical_gradients_agree_with_the_chapter_loop(result):
-    rows = {r["id"]: r for r in result["numerical_gradient"]}
-    loop = rows["numgrad-chapter/numpy:cpu/b3"]
-    assert _positive(loop["seconds"])
+        assert all(_positive(row[k]) for k in ("seconds", "gflops", "percent_of_gemm"))
+    numgrad = {r["id"]: r for r in result["numerical_gradient"]}
     # The chapter's loss adds 1e-7 inside the log; that shifts its gradient by about 1e-6.
-    assert loop["max_abs_diff"] < 1e-5
-    assert _positive(rows["numgrad-xpnet/numpy:cpu/b3"]["seconds"])
-    assert "numgrad-chapter/numpy:cpu/b100" not in rows  # --quick skips the long loop
+    assert numgrad["numgrad-chapter/numpy:cpu/b3"]["max_abs_diff"] < 1e-5
+    assert "numgrad-chapter/numpy:cpu/b100" not in numgrad  # --quick skips the long loop
+    steps = {r["id"]: r["steps"] for r in result["numerical_training"]}
+    assert steps["numtrain/numpy:cpu"] == 2
+    load = {r["load"]: r for r in result["under_load"]}
+    assert load["idle"]["steps"] == load["busy"]["steps"] == 50
+    assert load["idle"]["competitor"] is None and "matmuls" in load["busy"]["competitor"]
+    assert {r["impl"] for r in result["closure_gradient"]} == {"xpnet", "chapter"}
 
 
-def test_ratios_are_the_quotients_of_the_reported_times(result):
-    seconds = {r["id"]: r["seconds"] for r in result["training"] + result["numerical_gradient"]}
+@pytest.mark.slow
+def test_quick_run_ratios_are_quotients_of_its_rows(result):
+    every = [r for k in ("training", "numerical_gradient", "scaling", "closure_gradient",
+                         "under_load") for r in result[k]]  # fmt: skip
+    seconds = {r["id"]: r["seconds"] for r in every}
     seconds.update({f"floor/{k}": v["floor_seconds"] for k, v in result["matmul"].items()})
     names = {r["name"] for r in result["ratios"]}
-    assert {"xpnet/baseline", "xpnet/floor", "vectorized/loop"} <= names
+    assert {"xpnet/baseline", "xpnet/floor", "vectorized/loop", "closure/loop",
+            "loaded/idle"} <= names  # fmt: skip
     if _torch_installed():
         assert "xpnet/pytorch" in names
     for r in result["ratios"]:
-        assert _positive(r["value"])
         assert r["value"] == pytest.approx(seconds[r["numerator"]] / seconds[r["denominator"]])
 
 
-def test_printed_table(result, bench, capsys):
-    text = bench.report(result)
-    assert "NOTE: synthetic data" in text
-    assert "(a-c) training loop" in text and "(f) one training step" in text
-    header = next(line for line in text.splitlines() if line.startswith("impl "))
-    assert "/chapter" in header and "/floor" in header
+@pytest.mark.slow
+def test_peak_rss_of_the_train_script():
+    from benchmarks.sections import peak_rss
 
-
-def test_flop_count_matches_a_direct_count(bench):
-    # forward x@W1, z1@W2; backward z1.T@dy, dy@W2.T, x.T@da1 (2 FLOPs per multiply-add)
-    b, d, h, c = 100, 784, 50, 10
-    per_step = 2 * (b * d * h + b * h * c + h * b * c + b * c * h + d * b * h)
-    assert bench.step_flops(b, h) == per_step == 15_980_000
-    per_eval = 2 * (60_000 + 10_000) * (d * h + h * c)
-    assert bench.eval_steps(10_000, 60_000) == list(range(0, 10_000, 600))
-    assert bench.recipe_flops(10_000, 60_000, 10_000) == 10_000 * per_step + 17 * per_eval
-
-
-def test_peak_rss_of_the_train_script(bench):
-    p = bench.peak_rss("mnist-sample", 5)
+    p = peak_rss("mnist-sample", 5)
     assert p["returncode"] == 0, p["stderr"]
     assert _positive(p["peak_rss_mib"]) and p["stdout"].startswith("final: test acc")
-
-
-def test_help_exits_cleanly(bench, capsys):
-    with pytest.raises(SystemExit) as exc:
-        bench.main(["--help"])
-    assert exc.value.code == 0
-    assert "--quick" in capsys.readouterr().out
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(pytest.main([__file__]))
