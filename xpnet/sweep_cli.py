@@ -223,8 +223,8 @@ def summarize(records: list[SweepRecord]) -> list[dict[str, Any]]:
 
 def _varying(rows: list[dict[str, Any]]) -> list[str]:
     skip = {"seeds", "test_acc_mean", "test_acc_std", "diverged"}
-    keys = [k for k in rows[0] if k not in skip]
-    return [k for k in keys if len({json.dumps(r[k]) for r in rows}) > 1]
+    keys = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in skip]
+    return [k for k in keys if len({json.dumps(r.get(k)) for r in rows}) > 1]
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
@@ -232,7 +232,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
     head = " ".join(f"{c:>16}" for c in cols) + "   test acc (mean ± std)  seeds  diverged"
     lines = [head]
     for r in rows:
-        vals = " ".join(f"{_fmt(r[c]):>16}" for c in cols)
+        vals = " ".join(f"{_fmt(r.get(c, '-')):>16}" for c in cols)
         lines.append(
             f"{vals}   {r['test_acc_mean']:.4f} ± {r['test_acc_std']:.4f}"
             f"      {r['seeds']:>5}  {r['diverged']:>8}"

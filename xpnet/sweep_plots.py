@@ -23,7 +23,7 @@ def smooth_curve(x: Any) -> np.ndarray:
 
 
 def _label(config: dict[str, Any], keys: list[str]) -> str:
-    return ", ".join(f"{k}={_short(config[k])}" for k in keys) or "config"
+    return ", ".join(f"{k}={_short(config.get(k, '-'))}" for k in keys) or "config"
 
 
 def _short(v: Any) -> str:
@@ -44,7 +44,7 @@ def plot_loss_curves(
         else [
             k
             for k in configs[0]
-            if k != "seed" and len({json.dumps(_plain(c[k])) for c in configs}) > 1
+            if k != "seed" and len({json.dumps(_plain(c.get(k))) for c in configs}) > 1
         ]
     )
     fig = Figure(figsize=(7, 4.5), layout="constrained")
