@@ -18,8 +18,9 @@ import numpy as np
 from .backends import Backend, to_numpy
 from .functions import relu, relu_grad, sigmoid, sigmoid_grad, softmax, step_function
 from .losses import cross_entropy_error, mean_squared_error, softmax_cross_entropy
-from .nets import PARAM_NAMES, TwoLayerNet
+from .nets import PARAM_NAMES, MultiLayerNet, TwoLayerNet
 from .numerical import PrecisionWarning, numerical_diff, numerical_gradient
+from .optimizers import OPTIMIZERS, get_optimizer
 from .testing import numerical_atol, tolerance
 from .training import train
 
@@ -162,16 +163,64 @@ def _net_numerical_check(b: Backend) -> dict[str, np.ndarray]:
     return {k: to_numpy(v) for k, v in grads.items()}
 
 
-def _training_check(b: Backend) -> dict[str, np.ndarray]:
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    """1200 learnable synthetic uint8 "digits": class centres plus noise."""
     rng = np.random.default_rng(_RNG_SEED)
     centres = rng.integers(0, 256, size=(10, 784))
     labels = rng.integers(0, 10, size=1200)
     noise = rng.integers(-80, 80, size=(1200, 784))
-    x = np.clip(centres[labels] + noise, 0, 255).astype(np.uint8)
+    return np.clip(centres[labels] + noise, 0, 255).astype(np.uint8), labels
+
+
+def _training_check(b: Backend) -> dict[str, np.ndarray]:
+    x, labels = _digits()
     net = TwoLayerNet(784, 50, 10, backend=b, seed=0)
     h = train(net, x[:1000], labels[:1000], x[1000:], labels[1000:], iters=300, lr=0.1, seed=3)
     out = {"loss": np.asarray(h.loss), "test_acc": np.asarray(h.test_acc)}
     out.update({k: to_numpy(net.params[k]) for k in PARAM_NAMES})
+    return out
+
+
+def _optimizer_check(name: str, steps: int) -> Callable[[Backend], dict[str, np.ndarray]]:
+    """``steps`` updates of one optimizer on seeded host gradients."""
+
+    def fn(b: Backend) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng(_RNG_SEED)
+        params = {"W1": b.asarray(rng.standard_normal((30, 20))),
+                  "b1": b.asarray(rng.standard_normal(20))}  # fmt: skip
+        grads = [(rng.standard_normal((30, 20)), rng.standard_normal(20)) for _ in range(steps)]
+        opt = get_optimizer(name, lr=0.01)
+        for gw, gb in grads:
+            opt.update(params, {"W1": b.asarray(gw), "b1": b.asarray(gb)})
+        return {k: to_numpy(v) for k, v in params.items()}
+
+    return fn
+
+
+def _deep_net_and_batch(b: Backend) -> tuple[MultiLayerNet, np.ndarray, np.ndarray]:
+    net = MultiLayerNet(784, [40, 30], 10, weight_decay_lambda=0.01, backend=b, seed=2)
+    rng = np.random.default_rng(_RNG_SEED)
+    return net, rng.random((20, 784)), rng.integers(0, 10, size=20)
+
+
+def _deep_backprop_check(b: Backend) -> dict[str, np.ndarray]:
+    net, x, t = _deep_net_and_batch(b)
+    loss, grads = net.loss_and_gradient(x, t)
+    return {"loss": to_numpy(loss), **{k: to_numpy(v) for k, v in grads.items()}}
+
+
+def _deep_numerical_check(b: Backend) -> dict[str, np.ndarray]:
+    net, x, t = _deep_net_and_batch(b)
+    return {k: to_numpy(v) for k, v in net.numerical_gradient(x[:2], t[:2]).items()}
+
+
+def _deep_training_check(b: Backend) -> dict[str, np.ndarray]:
+    x, labels = _digits()
+    net = MultiLayerNet(784, [40, 30], 10, backend=b, seed=0)
+    h = train(net, x[:1000], labels[:1000], x[1000:], labels[1000:], iters=300, seed=3,
+              optimizer=get_optimizer("adam", lr=0.001))  # fmt: skip
+    out = {"loss": np.asarray(h.loss), "test_acc": np.asarray(h.test_acc)}
+    out.update({k: to_numpy(v) for k, v in net.params.items()})
     return out
 
 
@@ -206,6 +255,16 @@ CHECKS: dict[str, Check] = {
         _net_numerical_check, float64_only=True, numerical=True
     ),
     "training[300 steps]": Check(_training_check, training=True),
+    **{f"{name}[1 update]": Check(_optimizer_check(name, 1)) for name in OPTIMIZERS},
+    **{
+        f"{name}[300 updates]": Check(_optimizer_check(name, 300), training=True)
+        for name in OPTIMIZERS
+    },
+    "MultiLayerNet.gradient": Check(_deep_backprop_check),
+    "MultiLayerNet.numerical_gradient": Check(
+        _deep_numerical_check, float64_only=True, numerical=True
+    ),
+    "MultiLayerNet training[300 steps, adam]": Check(_deep_training_check, training=True),
 }
 
 
