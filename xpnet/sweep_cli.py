@@ -48,7 +48,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "label": "weight_init_std",
     },
 }
-_PRESET_COMMON = {"hidden_sizes": (100, 100, 100, 100), "activation": "relu"}
+_PRESET_COMMON = {
+    "hidden_sizes": (100, 100, 100, 100),
+    "activation": "relu",
+    "weight_init_std": "he",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
