@@ -209,3 +209,33 @@ def test_any_optimizer_trains_the_chapter_net_on_every_backend(backend, data):
     rtol, atol = tolerance("float64", training=True)
     np.testing.assert_allclose(h.loss, ref.loss, rtol=rtol, atol=atol)
     assert h.test_acc[-1] > 0.9
+
+
+def test_array_operations_per_training_step_on_torch():
+    """Each torch operation that computes is a kernel launch on a GPU: the chapter's step
+    makes 43 (46 with the public sigmoid's form), attribute reads and views not counted."""
+    pytest.importorskip("torch")
+    from torch.overrides import TorchFunctionMode
+
+    views = ("__get__", "permute", "__getitem__")
+
+    class Count(TorchFunctionMode):
+        calls = 0
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            name = getattr(func, "__qualname__", getattr(func, "__name__", ""))
+            Count.calls += not name.endswith(views)
+            return func(*args, **(kwargs or {}))
+
+    b = xpnet.get_backend("torch", "cpu", "float32")
+    x, t = _blobs(400, d=784)
+
+    def calls(iters):
+        Count.calls = 0
+        net = TwoLayerNet(784, 50, 10, backend=b, seed=0)
+        with Count():
+            train(net, x, t, iters=iters, batch_size=100, eval_interval=10**6)
+        return Count.calls
+
+    per_step = (calls(13) - calls(3)) / 10
+    assert per_step == 43, per_step

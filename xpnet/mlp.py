@@ -17,14 +17,23 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-from .functions import relu, relu_grad_from_output, sigmoid, sigmoid_grad_from_output
+from .functions import relu, relu_grad_from_output, sigmoid_grad_from_output
 
 __all__ = ["ACTIVATIONS", "correct_count", "forward", "loss_and_grads", "param_names"]
+
+
+def _sigmoid_tanh(x: Any) -> Any:
+    """The nets' sigmoid, ``0.5 * tanh(0.5 * x) + 0.5``: 4 array operations against the
+    public :func:`~xpnet.sigmoid`'s 7 (and a third of its time on NumPy), with an absolute
+    error within eps. Training needs no more; the public function also keeps a few ulp of
+    *relative* accuracy in the lower tail, where this form rounds to 0 below about -40."""
+    return 0.5 * array_namespace(x).tanh(0.5 * x) + 0.5
+
 
 #: Hidden activations and their derivatives from their own outputs (backprop keeps the
 #: outputs from the forward pass, so it need not evaluate the activation again).
 ACTIVATIONS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
-    "sigmoid": (sigmoid, sigmoid_grad_from_output),
+    "sigmoid": (_sigmoid_tanh, sigmoid_grad_from_output),
     "relu": (relu, relu_grad_from_output),
 }
 
