@@ -23,7 +23,7 @@ import pytest
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 from xpnet import BackendError, get_backend  # noqa: E402
-from xpnet._threads import limit_blas_threads  # noqa: E402
+from xpnet._threads import limit_blas_threads, user_chose_threads  # noqa: E402
 from xpnet.backends import BACKENDS, canonical_device  # noqa: E402
 
 
@@ -71,6 +71,13 @@ def pytest_configure(config: pytest.Config) -> None:
     # Every test's matmuls are small: extra BLAS threads would only wait on each other and
     # on whatever else runs. The user's OPENBLAS_NUM_THREADS / OMP_NUM_THREADS still win.
     config.stash[_BLAS] = limit_blas_threads(1)
+    if not user_chose_threads():
+        try:  # torch's own intra-op threads spin while they wait: one, as for BLAS
+            import torch
+        except ImportError:
+            pass
+        else:
+            torch.set_num_threads(1)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
