@@ -145,22 +145,37 @@ def _numerical_gradient_batched(b: Backend) -> dict[str, np.ndarray]:
     return {"grad": to_numpy(g)}
 
 
-def _net_and_batch(b: Backend, hidden: int = 50) -> tuple[TwoLayerNet, np.ndarray, np.ndarray]:
-    net = TwoLayerNet(784, hidden, 10, backend=b, seed=1, weight_init_std=0.1)
+NetFactory = Callable[[Backend], MultiLayerNet]
+
+
+def _two_layer(hidden: int) -> NetFactory:
+    return lambda b: TwoLayerNet(784, hidden, 10, backend=b, seed=1, weight_init_std=0.1)
+
+
+def _deep(b: Backend) -> MultiLayerNet:
+    return MultiLayerNet(784, [40, 30], 10, weight_decay_lambda=0.01, backend=b, seed=2)
+
+
+def _batch(rows: int = 20) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(_RNG_SEED)
-    return net, rng.random((20, 784)), rng.integers(0, 10, size=20)
+    x, t = rng.random((20, 784)), rng.integers(0, 10, size=20)
+    return x[:rows], t[:rows]
 
 
-def _backprop_check(b: Backend) -> dict[str, np.ndarray]:
-    net, x, t = _net_and_batch(b)
-    loss, grads = net.loss_and_gradient(x, t)
-    return {"loss": to_numpy(loss), **{k: to_numpy(v) for k, v in grads.items()}}
+def _backprop_check(make: NetFactory) -> Callable[[Backend], dict[str, np.ndarray]]:
+    def fn(b: Backend) -> dict[str, np.ndarray]:
+        loss, grads = make(b).loss_and_gradient(*_batch())
+        return {"loss": to_numpy(loss), **{k: to_numpy(v) for k, v in grads.items()}}
+
+    return fn
 
 
-def _net_numerical_check(b: Backend) -> dict[str, np.ndarray]:
-    net, x, t = _net_and_batch(b, hidden=10)
-    grads = net.numerical_gradient(x[:3], t[:3])
-    return {k: to_numpy(v) for k, v in grads.items()}
+def _numerical_check(make: NetFactory, rows: int) -> Callable[[Backend], dict[str, np.ndarray]]:
+    def fn(b: Backend) -> dict[str, np.ndarray]:
+        grads = make(b).numerical_gradient(*_batch(rows))
+        return {k: to_numpy(v) for k, v in grads.items()}
+
+    return fn
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
@@ -195,23 +210,6 @@ def _optimizer_check(name: str, steps: int) -> Callable[[Backend], dict[str, np.
         return {k: to_numpy(v) for k, v in params.items()}
 
     return fn
-
-
-def _deep_net_and_batch(b: Backend) -> tuple[MultiLayerNet, np.ndarray, np.ndarray]:
-    net = MultiLayerNet(784, [40, 30], 10, weight_decay_lambda=0.01, backend=b, seed=2)
-    rng = np.random.default_rng(_RNG_SEED)
-    return net, rng.random((20, 784)), rng.integers(0, 10, size=20)
-
-
-def _deep_backprop_check(b: Backend) -> dict[str, np.ndarray]:
-    net, x, t = _deep_net_and_batch(b)
-    loss, grads = net.loss_and_gradient(x, t)
-    return {"loss": to_numpy(loss), **{k: to_numpy(v) for k, v in grads.items()}}
-
-
-def _deep_numerical_check(b: Backend) -> dict[str, np.ndarray]:
-    net, x, t = _deep_net_and_batch(b)
-    return {k: to_numpy(v) for k, v in net.numerical_gradient(x[:2], t[:2]).items()}
 
 
 def _deep_training_check(b: Backend) -> dict[str, np.ndarray]:
@@ -250,9 +248,9 @@ CHECKS: dict[str, Check] = {
     "numerical_gradient[batched]": Check(
         _numerical_gradient_batched, float64_only=True, numerical=True
     ),
-    "TwoLayerNet.gradient": Check(_backprop_check),
+    "TwoLayerNet.gradient": Check(_backprop_check(_two_layer(50))),
     "TwoLayerNet.numerical_gradient": Check(
-        _net_numerical_check, float64_only=True, numerical=True
+        _numerical_check(_two_layer(10), rows=3), float64_only=True, numerical=True
     ),
     "training[300 steps]": Check(_training_check, training=True),
     **{f"{name}[1 update]": Check(_optimizer_check(name, 1)) for name in OPTIMIZERS},
@@ -260,9 +258,9 @@ CHECKS: dict[str, Check] = {
         f"{name}[300 updates]": Check(_optimizer_check(name, 300), training=True)
         for name in OPTIMIZERS
     },
-    "MultiLayerNet.gradient": Check(_deep_backprop_check),
+    "MultiLayerNet.gradient": Check(_backprop_check(_deep)),
     "MultiLayerNet.numerical_gradient": Check(
-        _deep_numerical_check, float64_only=True, numerical=True
+        _numerical_check(_deep, rows=2), float64_only=True, numerical=True
     ),
     "MultiLayerNet training[300 steps, adam]": Check(_deep_training_check, training=True),
 }
