@@ -29,8 +29,9 @@ from ._progress import write
 from .backends import BACKENDS, DTYPES, Backend, BackendError, get_backend
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .data import DATASETS, DataError, DataSet, load_data
-from .nets import ACTIVATIONS, INIT_GAINS, MultiLayerNet, TwoLayerNet
+from .nets import ACTIVATIONS, EVAL_CHUNK, INIT_GAINS, MultiLayerNet, TwoLayerNet
 from .optimizers import OPTIMIZERS, get_optimizer
+from .scaling import input_scale
 from .training import (
     GRADIENT_MODES,
     DivergenceWarning,
@@ -475,8 +476,8 @@ def _run_training(
     if history.eval_steps and history.eval_steps[-1] == args.iters - 1:
         final_train, final_test = history.train_acc[-1], history.test_acc[-1]
     else:  # the last evaluation was before the last step: score the final parameters
-        final_train = net.accuracy(x_train, data.t_train, scale=1.0 / 255.0)
-        final_test = net.accuracy(x_test, data.t_test, scale=1.0 / 255.0)
+        final_train = net.accuracy(x_train, data.t_train, scale=input_scale(x_train))
+        final_test = net.accuracy(x_test, data.t_test, scale=input_scale(x_test))
     diverged = bool(getattr(history, "diverged", False))
     final_loss = history.loss[-1]
     sps = args.iters * args.batch_size / history.loop_seconds
@@ -685,11 +686,13 @@ def evaluate_main(argv: Sequence[str] | None = None) -> int:
                 f"{data.name} images have {x_test.shape[1]} pixels\n",
             )
         run.stage = "while evaluating"
-        x = x_test.astype(np.float32) / 255.0
+        scale = input_scale(x_test)  # raw pixels are scaled as train() scales them
         pred = np.concatenate(
             [
-                backend.to_numpy(backend.xp.argmax(net.predict(x[i : i + 10_000]), axis=-1))
-                for i in range(0, len(x), 10_000)
+                backend.to_numpy(
+                    backend.xp.argmax(net.logits(x_test[i : i + EVAL_CHUNK], scale=scale), axis=-1)
+                )
+                for i in range(0, len(x_test), EVAL_CHUNK)
             ]
         )
         print(format_report(pred, np.asarray(data.t_test, dtype=np.int64), dataset=data.name))

@@ -67,6 +67,9 @@ class TrainHistory:
         Wall time of the loop, evaluations included, device synchronized at the end.
     diverged : bool
         The loss became NaN/inf or ran far above where it started.
+    input_scale : float or None
+        What the inputs were multiplied by (1/255 for ``uint8`` pixels, see
+        :mod:`xpnet.scaling`), None when they were used as they are.
     """
 
     loss: list[float] = field(default_factory=list)
@@ -75,6 +78,7 @@ class TrainHistory:
     eval_steps: list[int] = field(default_factory=list)
     loop_seconds: float = 0.0
     diverged: bool = False
+    input_scale: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -182,7 +186,7 @@ def train(
     else:
         t_hot = one_hot(t_dev, net.output_size, net.dtype, xp)
     test = None if x_test is None else (b.asarray(x_test), b.asarray(t_test))
-    scale = input_scale(x_dev)
+    scale = history.input_scale = input_scale(x_dev)
     pending: list[Any] = []  # per-step losses still on the device
     in_place = is_writeable_array(next(iter(net.params.values())))
 
