@@ -405,10 +405,7 @@ def run_group(
 
     # Each member's initial weights, exactly as its own net would draw them.
     hosts = [init_params(sizes, c["weight_init_std"], c["seed"]) for c in configs]
-    params = {}
-    for name in hosts[0]:
-        stack = np.stack([h[name] for h in hosts])
-        params[name] = b.asarray(stack if name[0] == "W" else stack[:, None, :], dtype=dtype)
+    params = stack_params(hosts, b, dtype)
     like = params["W1"]
     weight_decay = _per_model([c["weight_decay"] for c in configs], like, b)
     opt_cls = OPTIMIZERS[first["optimizer"]]
@@ -499,6 +496,24 @@ def run_group(
     for h in histories:
         h.loop_seconds = seconds
     return records
+
+
+def stack_params(hosts: list[dict[str, Any]], like: Any, dtype: Any) -> dict[str, Any]:
+    """K nets' host parameters as one stacked set on ``like``'s backend (a Backend).
+
+    ``Wi`` becomes (K, D_in, D_out) stored model axis second (a transposed view of a
+    (D_in, K, D_out) array), so a batch shared by all K meets it in one matrix product;
+    ``bi`` becomes (K, 1, D_out).
+    """
+    xp = like.xp
+    out = {}
+    for name in hosts[0]:
+        if name[0] == "W":
+            stack = np.stack([h[name] for h in hosts], axis=1)  # (D_in, K, D_out)
+            out[name] = xp.permute_dims(like.asarray(stack, dtype=dtype), (1, 0, 2))
+        else:
+            out[name] = like.asarray(np.stack([h[name] for h in hosts])[:, None, :], dtype=dtype)
+    return out
 
 
 def _default_hyper(cls: type, name: str) -> float:
