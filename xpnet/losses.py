@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from array_api_compat import array_namespace
+
 from ._array import arrays, as_float, one_hot
 
 __all__ = ["cross_entropy_error", "mean_squared_error", "softmax_cross_entropy"]
@@ -99,10 +101,33 @@ def softmax_cross_entropy(logits: Any, t: Any, /, *, xp: Any = None) -> Any:
     xp, logits, t = arrays(logits, t, xp=xp)
     logits = as_float(logits, xp)
     t = _targets("softmax_cross_entropy", logits, t, xp)
+    if logits.ndim == 1:  # one sample: a batch of one
+        return softmax_cross_entropy_stats(logits[None, :], t[None, :])[0][0]
+    return softmax_cross_entropy_stats(logits, t)[0]
+
+
+def softmax_cross_entropy_stats(logits: Any, t_onehot: Any) -> tuple[Any, Any]:
+    """Mean cross-entropy over the rows and ``softmax(logits)``, from one log-sum-exp.
+
+    The one cross-entropy of xpnet: :func:`softmax_cross_entropy`, the nets' loss, their
+    backprop (which needs the probabilities too) and their numerical gradients use it.
+
+    Parameters
+    ----------
+    logits : array (..., N, C), real floating
+    t_onehot : array (N, C) or (..., N, C), ``logits``' dtype
+
+    Returns
+    -------
+    loss : array (...,), mean over the N rows (0-d for one batch)
+    probs : array (..., N, C)
+    """
+    xp = array_namespace(logits)
     shifted = logits - xp.max(logits, axis=-1, keepdims=True)
-    log_p = shifted - xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))
-    total = -xp.sum(t * log_p)
-    return total if logits.ndim <= 1 else total / logits.shape[0]
+    e = xp.exp(shifted)
+    s = xp.sum(e, axis=-1, keepdims=True)
+    per_row = xp.log(s[..., 0]) - xp.sum(t_onehot * shifted, axis=-1)
+    return xp.mean(per_row, axis=-1), e / s
 
 
 def _same_shape(fn: str, y: Any, t: Any) -> None:

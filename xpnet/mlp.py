@@ -18,6 +18,7 @@ from typing import Any
 from array_api_compat import array_namespace
 
 from .functions import relu, relu_grad_from_output, sigmoid_grad_from_output
+from .losses import softmax_cross_entropy_stats
 
 __all__ = ["ACTIVATIONS", "correct_count", "forward", "loss_and_grads", "param_names"]
 
@@ -118,27 +119,6 @@ def forward(
         if keep:
             kept.append(h)
     raise ValueError("params hold no layer")
-
-
-def softmax_cross_entropy_stats(logits: Any, t_onehot: Any) -> tuple[Any, Any]:
-    """Mean cross-entropy over the rows and ``softmax(logits)``, from one log-sum-exp.
-
-    Parameters
-    ----------
-    logits : array (..., N, C)
-    t_onehot : array (N, C) or (..., N, C), floating
-
-    Returns
-    -------
-    loss : array (...,), mean over N (0-d for one net)
-    probs : array (..., N, C)
-    """
-    xp = array_namespace(logits)
-    shifted = logits - xp.max(logits, axis=-1, keepdims=True)
-    e = xp.exp(shifted)
-    s = xp.sum(e, axis=-1, keepdims=True)
-    per_row = xp.log(s[..., 0]) - xp.sum(t_onehot * shifted, axis=-1)
-    return xp.mean(per_row, axis=-1), e / s
 
 
 def decay_term(params: dict[str, Any], weight_decay: Any) -> Any:

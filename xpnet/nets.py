@@ -19,8 +19,8 @@ from ._array import one_hot
 from .backends import Backend, dtype_name, get_backend
 from .functions import softmax
 from .losses import cross_entropy_error
+from .losses import softmax_cross_entropy_stats as _ce
 from .mlp import ACTIVATIONS, correct_count, decay_term, forward, loss_and_grads, param_names
-from .mlp import softmax_cross_entropy_stats as _ce
 from .numerical import DEFAULT_MAX_BYTES
 from .numerical_mlp import numerical_gradient_mlp
 

@@ -13,8 +13,8 @@ from typing import Any
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
+from .losses import softmax_cross_entropy_stats as _ce
 from .mlp import ACTIVATIONS, decay_term, forward
-from .mlp import softmax_cross_entropy_stats as _ce
 from .numerical import DEFAULT_MAX_BYTES, central_difference, gradient_with_step, resolve_step
 
 __all__ = ["numerical_gradient_mlp"]
