@@ -270,7 +270,8 @@ def sweep(
         from .distributed import sweep_on_dask
 
         return sweep_on_dask(client, configs, groups, (x_train, t_train, x_test, t_test),
-                             iters=iters, batch_size=batch_size, backend_name=b.name,
+                             iters=iters, batch_size=batch_size,
+                             backend_name=None if backend is None else b.name,
                              dtype=b.dtype_name, eval_interval=eval_interval,
                              progress=progress, on_result=on_result)  # fmt: skip
     results: list[SweepRecord | None] = [None] * len(configs)
