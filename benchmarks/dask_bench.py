@@ -15,9 +15,12 @@ test digits), split into stacks of ``--max-models`` (32 / 4 = 8 tasks), three wa
 * ``connect(f"local:{--workers}")``.
 
 Each time is the sweep call alone (data sent to the workers, every task, results back),
-with the cluster already started; its start-up is printed apart. Prints the three times
-and two ratios: throughput of N workers over one (ideally N), and one worker's time over
-in-process (the cost of the scheduler and of moving data and results).
+with the cluster already started; its start-up is printed apart. Beside each time, the
+CPUs it kept busy (CPU seconds of the process, or of all workers, per second): on a
+machine other programs share, N workers getting fewer than N CPUs explains a low ratio.
+Prints the three times and two ratios: throughput of N workers over one (ideally N), and
+one worker's time over in-process (the cost of the scheduler and of moving data and
+results).
 """
 
 from __future__ import annotations
@@ -60,7 +63,9 @@ def dask_rows(
         ``in_process_s``, ``local1_s``, ``localN_s`` (seconds of the sweep call),
         ``start_local1_s``, ``start_localN_s`` (cluster start-up), ``speedup_N_over_1``
         (local:1 time / local:N time), ``overhead_1_over_in_process`` (local:1 time /
-        in-process time), the sweep's shape, and whether all three gave equal histories.
+        in-process time), ``in_process_cpus``, ``local1_cpus``, ``localN_cpus`` (CPU
+        seconds per second of the sweep: what the process or the workers got), the sweep's
+        shape, and whether all three gave equal histories.
     """
     from threadpoolctl import threadpool_limits
 
@@ -68,22 +73,28 @@ def dask_rows(
     kw = {"iters": iters, "batch_size": 100, "backend": "numpy", "dtype": dtype,
           "max_models": max_models}  # fmt: skip
     with threadpool_limits(blas_threads()):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         ref = sweep(configs, *data, **kw)
         in_process = time.perf_counter() - start
+        in_process_cpu = time.process_time() - cpu
     out: dict[str, Any] = {"configs": n_configs, "iters": iters, "max_models": max_models,
                            "tasks": -(-n_configs // max_models), "workers": workers,
                            "blas_threads": blas_threads(), "dtype": dtype,
-                           "in_process_s": in_process}  # fmt: skip
+                           "in_process_s": in_process,
+                           "in_process_cpus": in_process_cpu / in_process}  # fmt: skip
     same = True
     for n, name in ((1, "local1"), (workers, "localN")):
         start = time.perf_counter()
         with connect(f"local:{n}") as client:
             client.wait_for_workers(n)
             out[f"start_{name}_s"] = time.perf_counter() - start
+            cpu = sum(client.run(time.process_time).values())
             start = time.perf_counter()
             got = sweep(configs, *data, client=client, **kw)
             out[f"{name}_s"] = time.perf_counter() - start
+            # CPUs the workers got: on a shared machine, fewer than the workers
+            cpu = sum(client.run(time.process_time).values()) - cpu
+            out[f"{name}_cpus"] = cpu / out[f"{name}_s"]
         same = same and all(
             g.history.loss == r.history.loss and g.history.test_acc == r.history.test_acc
             for g, r in zip(got, ref, strict=True)
@@ -126,10 +137,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"sweep: {r['configs']} configs x {r['iters']} steps, numpy {r['dtype']}, "
           f"{r['tasks']} stacks of <= {r['max_models']}, {r['blas_threads']} BLAS thread(s) "
           "per process")  # fmt: skip
-    print(f"in-process      {r['in_process_s']:7.2f} s")
+    print(f"in-process      {r['in_process_s']:7.2f} s   {r['in_process_cpus']:.2f} CPUs busy")
     for label, key in (("1", "local1"), (str(n), "localN")):
-        start = r[f"start_{key}_s"]
-        print(f"--dask local:{label}  {r[f'{key}_s']:7.2f} s   (cluster start {start:.1f} s)")
+        start, cpus = r[f"start_{key}_s"], r[f"{key}_cpus"]
+        print(f"--dask local:{label}  {r[f'{key}_s']:7.2f} s   {cpus:.2f} CPUs busy in workers "
+              f"(cluster start {start:.1f} s)")  # fmt: skip
     print(f"throughput local:{n} / local:1      {r['speedup_N_over_1']:.2f}x")
     print(f"time local:1 / in-process         {r['overhead_1_over_in_process']:.2f}x")
     print(f"histories equal in all three runs: {r['equal_histories']}")
