@@ -86,6 +86,24 @@ def test_a_worker_side_error_is_retried_then_reported_per_config(client, data):
     assert info.value.records == [None, None]
 
 
+def test_without_a_backend_each_worker_uses_its_own_environment(data):
+    configs = grid(lr=[0.3, 1.0])
+    with distributed.LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        host="127.0.0.1",
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+        env={"XPNET_BACKEND": "no_such_backend"},
+    ) as cluster:
+        with distributed.Client(cluster) as client:
+            with pytest.raises(SweepTaskError, match="unknown backend 'no_such_backend'"):
+                sweep(configs, *data, client=client, dtype="float64", **KW)
+            got = sweep(configs, *data, client=client, **F64, **KW)  # named: used as is
+    _same(got, sweep(configs, *data, **F64, **KW))
+
+
 class _CountStarts(distributed.WorkerPlugin):
     """Writes one file per task start on a worker: ``<key>.<pid>.<ns>`` in a folder."""
 
@@ -97,6 +115,7 @@ class _CountStarts(distributed.WorkerPlugin):
             Path(self.folder, f"{key}.{os.getpid()}.{time.time_ns()}").touch()
 
 
+@pytest.mark.slow
 def test_a_killed_worker_loses_nothing(data, tmp_path):
     configs = grid(lr=[0.2, 0.4, 0.6, 0.8, 1.0, 1.2], seed=[0, 1])
     kw = {"iters": 6000, "batch_size": 25, "eval_interval": 1000}  # about 1 s per task

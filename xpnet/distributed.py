@@ -306,18 +306,21 @@ def sweep_on_dask(
 
     configs = [dict(c) for c in configs]
     host = tuple(None if a is None else to_numpy(a) for a in data)
-    # One broadcast copy on every worker; its key (a hash of the arrays) names the data.
-    [arrays] = client.scatter([host], broadcast=True, hash=True)
+    # The data's name on the workers (their device copies are cached under it) is a hash
+    # of the arrays; the scattered copy gets a fresh key, since a hashed key released by
+    # a previous sweep may be forgotten by the scheduler after this one re-sent it.
+    data_token = tokenize(*host)
+    [arrays] = client.scatter([host], broadcast=True, hash=False)
     options = {"backend_name": backend_name, "dtype": dtype, "iters": int(iters),
                "batch_size": int(batch_size), "eval_interval": eval_interval}  # fmt: skip
-    run_token = tokenize(arrays.key, options, configs)
+    run_token = tokenize(data_token, options, configs)
 
     live: dict[str, tuple[Any, list[int]]] = {}  # key -> (future, its config indices)
 
     def submit(members: Sequence[int], tag: str) -> Any:
         key = f"xpnet-group-{run_token}-{tag}"
         future = client.submit(_run_group_task, [configs[i] for i in members], arrays,
-                               arrays.key, key=key, retries=int(retries), pure=False,
+                               data_token, key=key, retries=int(retries), pure=False,
                                **options)  # fmt: skip
         live[key] = (future, list(members))
         return future
