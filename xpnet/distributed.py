@@ -13,9 +13,11 @@ in-process (:func:`xpnet.sweep.plan_groups`), each group is one Dask task runnin
   per GPU (dask-cuda's ``LocalCUDACluster`` sets each worker's visible device) needs no
   argument. What changes the numbers (configs, steps, batch size, dtype) is the client's.
 * **Faults**: a worker that dies while a task runs has that task rerun elsewhere by the
-  scheduler (up to ``distributed.scheduler.allowed-failures`` deaths, 3 by default); a
-  task that raises is retried ``retries`` times (an out-of-memory may pass on another
-  worker). Each group has a deterministic key, and each finished group is used once.
+  scheduler (up to ``distributed.scheduler.allowed-failures`` deaths, 3 by default), and
+  results come to the client as soon as a task finishes, so a later death loses none. A
+  ValueError or TypeError (a config the code rejects) is not retried; any other error (an
+  out-of-memory may pass on another worker) is retried ``retries`` times. Each group has
+  a deterministic key, and each finished group is used once.
   A group that still fails is split into single-config tasks, so only the configs that
   really fail are lost; they are reported one line each and, after every other config
   has finished (and gone through ``on_result``), raised together as :class:`SweepTaskError`.
@@ -289,7 +291,8 @@ def sweep_on_dask(
     on_result : callable, optional
         ``on_result(index, record)`` in this process as each group's task finishes.
     retries : int
-        Times a task that raised is rerun before its group is split into single configs.
+        Times a task that raised something other than a ValueError or TypeError is rerun
+        before its group is split into single configs.
 
     Returns
     -------
