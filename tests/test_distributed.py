@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -86,21 +87,40 @@ def test_a_worker_side_error_is_retried_then_reported_per_config(client, data):
     assert info.value.records == [None, None]
 
 
+def _one_worker_cluster(**kwargs):
+    return distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                    dashboard_address=None, host="127.0.0.1",
+                                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                                    **kwargs)  # fmt: skip
+
+
 def test_without_a_backend_each_worker_uses_its_own_environment(data):
     configs = grid(lr=[0.3, 1.0])
-    with distributed.LocalCluster(
-        n_workers=1,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        host="127.0.0.1",
-        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-        env={"XPNET_BACKEND": "no_such_backend"},
-    ) as cluster:
-        with distributed.Client(cluster) as client:
+    with _one_worker_cluster(env={"XPNET_BACKEND": "no_such_backend"}) as cluster:
+        with connect(cluster.scheduler_address) as client:  # a running scheduler
             with pytest.raises(SweepTaskError, match="unknown backend 'no_such_backend'"):
                 sweep(configs, *data, client=client, dtype="float64", **KW)
             got = sweep(configs, *data, client=client, **F64, **KW)  # named: used as is
+    _same(got, sweep(configs, *data, **F64, **KW))
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_tls_files_reach_an_encrypted_scheduler(data, tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", key, "-out", cert, "-subj", "/CN=xpnet-test",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)  # fmt: skip
+    files = {f"tls_{role}_{kind}": str(f) for role in ("scheduler", "worker", "client")
+             for kind, f in (("cert", cert), ("key", key))}  # fmt: skip
+    security = distributed.security.Security(tls_ca_file=str(cert), require_encryption=True,
+                                             **files)  # fmt: skip
+    configs = grid(lr=[0.3, 1.0])
+    with _one_worker_cluster(protocol="tls://", security=security) as cluster:
+        assert cluster.scheduler_address.startswith("tls://127.0.0.1:")
+        with connect(cluster.scheduler_address, tls_ca=cert, tls_cert=cert,
+                     tls_key=key) as client:  # fmt: skip
+            got = sweep(configs, *data, client=client, **F64, **KW)
     _same(got, sweep(configs, *data, **F64, **KW))
 
 
