@@ -104,7 +104,9 @@ def connect(
         ``"local:N"`` starts a cluster of N single-threaded worker processes on
         127.0.0.1 for the duration of the ``with`` block (each with one BLAS thread:
         ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` = 1 unless
-        already set in the environment) and shuts it down afterwards. Anything else is
+        already set in the environment) and shuts it down afterwards. Dask's nanny writes
+        these variables into this process's environment before it spawns a worker; they
+        are put back as they were on exit. Anything else is
         the address of a running scheduler, ``"tcp://host:8786"`` or ``"tls://host:8786"``.
     tls_ca, tls_cert, tls_key : path, optional
         PEM files for a TLS scheduler: the CA that signed the cluster's certificates, this
