@@ -141,6 +141,8 @@ def test_a_killed_worker_loses_nothing(data, tmp_path):
     kw = {"iters": 6000, "batch_size": 25, "eval_interval": 1000}  # about 1 s per task
     ref = sweep(configs, *data, max_models=2, **F64, **kw)
     seen, killed = [], {}
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_", "PYTHONHASHSEED")
+    environ = {k: os.environ.get(k) for k in names}
     with connect("local:2") as client:
         client.register_plugin(_CountStarts(str(tmp_path)), name="count-starts")
         pids = {pid: addr for addr, pid in client.run(os.getpid).items()}
@@ -160,6 +162,7 @@ def test_a_killed_worker_loses_nothing(data, tmp_path):
         got = sweep(configs, *data, client=client, max_models=2, on_result=on_result,
                     **F64, **kw)  # fmt: skip
         seconds = time.perf_counter() - start
+    assert {k: os.environ.get(k) for k in names} == environ  # the nanny's changes undone
     starts: dict[str, int] = {}
     for p in tmp_path.iterdir():
         key = p.name.rsplit(".", 2)[0]
