@@ -137,3 +137,44 @@ def test_presets_run_as_one_sweep(tmp_path, preset):
     assert len(lines) == (4 if preset == "optimizer-compare" else 3)
     assert all(r["config"]["hidden_sizes"] == [100, 100, 100, 100] for r in lines)
     assert (out / "curves.png").stat().st_size > 0
+
+
+def test_dask_local_cluster_gives_the_in_process_results(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    grid = ["--lr", "0.1", "1.0", "--hidden-size", "10", "20", "--dtype", "float64"]
+    assert sweep_main([*SMALL, *grid, "--out", str(tmp_path / "here")]) == 0
+    assert sweep_main([*SMALL, *grid, "--out", str(tmp_path / "dask"), "--dask", "local:2"]) == 0
+    here = {
+        json.dumps(r["config"], sort_keys=True): r
+        for r in _lines(tmp_path / "here" / "results.jsonl")
+    }
+    there = _lines(tmp_path / "dask" / "results.jsonl")
+    assert len(there) == 4
+    for r in there:
+        ref = here[json.dumps(r["config"], sort_keys=True)]
+        assert r["history"]["test_acc"] == ref["history"]["test_acc"]
+        assert r["history"]["loss"] == pytest.approx(ref["history"]["loss"], rel=1e-12)
+    with pytest.raises(SystemExit) as info:
+        sweep_main([*SMALL, *grid, "--out", str(tmp_path / "bad"), "--dask", "local:zero"])
+    assert info.value.code == 2 and "local:N" in capsys.readouterr().err
+
+
+def test_ctrl_c_keeps_what_finished(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, str(ROOT / "scripts" / "sweep.py"), *SMALL[:2], "--batch-size", "50",
+           "--quiet", "--lr", "0.05", "0.1", "0.5", "1.0", "--max-models", "1", "--iters", "400",
+           "--out", str(out)]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    results = out / "results.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (results.exists() and results.read_text()):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    kept = len(_lines(results))
+    assert proc.returncode == 130 and 1 <= kept < 4
+    assert (
+        err.strip().splitlines()[-1].startswith(f"xpnet-sweep: interrupted; {kept} of 4 configs")
+    )

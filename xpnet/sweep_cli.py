@@ -311,15 +311,20 @@ def sweep_main(argv: Sequence[str] | None = None) -> int:
                 "on_result": on_result,
             }
             if args.dask:
-                from .distributed import connect
+                from .distributed import SweepTaskError, connect
 
-                with connect(
-                    args.dask,
-                    tls_ca=args.dask_tls_ca,
-                    tls_cert=args.dask_tls_cert,
-                    tls_key=args.dask_tls_key,
-                ) as client:
-                    sweep(todo_configs, x, t, xt, tt, client=client, **kw)
+                if args.backend is None:  # each worker's XPNET_BACKEND decides
+                    kw["backend"], kw["dtype"] = None, backend.dtype_name
+                try:
+                    with connect(args.dask, tls_ca=args.dask_tls_ca,
+                                 tls_cert=args.dask_tls_cert,
+                                 tls_key=args.dask_tls_key) as client:  # fmt: skip
+                        sweep(todo_configs, x, t, xt, tt, client=client, **kw)
+                except (ImportError, OSError, ValueError) as exc:
+                    parser.exit(2, f"{prog}: error: --dask {args.dask}: {exc}\n")
+                except SweepTaskError as exc:
+                    parser.exit(1, f"{prog}: error: {exc}\n(the other configs are in "
+                                   f"{results_path})\n")  # fmt: skip
             else:
                 sweep(todo_configs, x, t, xt, tt, **kw)
     except KeyboardInterrupt:

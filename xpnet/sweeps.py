@@ -295,7 +295,7 @@ def sweep(
             (x_train, t_train, x_test, t_test),
             iters=iters,
             batch_size=batch_size,
-            backend_name=b.name,
+            backend_name=None if backend is None else b.name,
             dtype=b.dtype_name,
             eval_interval=eval_interval,
             progress=progress,
