@@ -137,8 +137,28 @@ class Optimizer:
                 )
 
 
-def _set(params: dict[str, Any], key: str, new: Any) -> None:
-    params[key] = new
+def _add(d: dict[str, Any], key: str, value: Any, in_place: bool) -> None:
+    """``d[key] += value``, in place where the library allows it (not JAX)."""
+    if in_place:
+        d[key] += value
+    else:
+        d[key] = d[key] + value
+
+
+def _sub(d: dict[str, Any], key: str, value: Any, in_place: bool) -> None:
+    """``d[key] -= value``, in place where the library allows it."""
+    if in_place:
+        d[key] -= value
+    else:
+        d[key] = d[key] - value
+
+
+def _scale(d: dict[str, Any], key: str, factor: Any, in_place: bool) -> None:
+    """``d[key] *= factor``, in place where the library allows it."""
+    if in_place:
+        d[key] *= factor
+    else:
+        d[key] = d[key] * factor
 
 
 class SGD(Optimizer):
@@ -150,10 +170,7 @@ class SGD(Optimizer):
         super().__init__(lr=lr)
 
     def _step(self, key, params, g, hp, in_place, xp):
-        if in_place:
-            params[key] -= hp["lr"] * g
-        else:
-            params[key] = params[key] - hp["lr"] * g
+        _sub(params, key, hp["lr"] * g, in_place)
 
 
 class Momentum(Optimizer):
@@ -168,13 +185,9 @@ class Momentum(Optimizer):
 
     def _step(self, key, params, g, hp, in_place, xp):
         v = self.state["v"]
-        if in_place:
-            v[key] *= hp["momentum"]
-            v[key] -= hp["lr"] * g
-            params[key] += v[key]
-        else:
-            v[key] = hp["momentum"] * v[key] - hp["lr"] * g
-            params[key] = params[key] + v[key]
+        _scale(v, key, hp["momentum"], in_place)
+        _sub(v, key, hp["lr"] * g, in_place)
+        _add(params, key, v[key], in_place)
 
 
 class Nesterov(Optimizer):
@@ -188,17 +201,12 @@ class Nesterov(Optimizer):
         super().__init__(lr=lr, momentum=momentum)
 
     def _step(self, key, params, g, hp, in_place, xp):
-        m, lr = hp["momentum"], hp["lr"]
-        v = self.state["v"]
-        lr_g = lr * g
-        if in_place:
-            v[key] *= m
-            v[key] -= lr_g
-            params[key] += (m * m) * v[key]
-            params[key] -= (1 + m) * lr_g
-        else:
-            v[key] = m * v[key] - lr_g
-            params[key] = params[key] + (m * m) * v[key] - (1 + m) * lr_g
+        m, v = hp["momentum"], self.state["v"]
+        lr_g = hp["lr"] * g
+        _scale(v, key, m, in_place)
+        _sub(v, key, lr_g, in_place)
+        _add(params, key, (m * m) * v[key], in_place)
+        _sub(params, key, (1 + m) * lr_g, in_place)
 
 
 class AdaGrad(Optimizer):
@@ -212,12 +220,8 @@ class AdaGrad(Optimizer):
 
     def _step(self, key, params, g, hp, in_place, xp):
         h = self.state["h"]
-        if in_place:
-            h[key] += g * g
-            params[key] -= hp["lr"] * g / (xp.sqrt(h[key]) + EPS)
-        else:
-            h[key] = h[key] + g * g
-            params[key] = params[key] - hp["lr"] * g / (xp.sqrt(h[key]) + EPS)
+        _add(h, key, g * g, in_place)
+        _sub(params, key, hp["lr"] * g / (xp.sqrt(h[key]) + EPS), in_place)
 
 
 class RMSprop(Optimizer):
@@ -231,15 +235,10 @@ class RMSprop(Optimizer):
         super().__init__(lr=lr, decay_rate=decay_rate)
 
     def _step(self, key, params, g, hp, in_place, xp):
-        d = hp["decay_rate"]
-        h = self.state["h"]
-        if in_place:
-            h[key] *= d
-            h[key] += (1 - d) * g * g
-            params[key] -= hp["lr"] * g / (xp.sqrt(h[key]) + EPS)
-        else:
-            h[key] = d * h[key] + (1 - d) * g * g
-            params[key] = params[key] - hp["lr"] * g / (xp.sqrt(h[key]) + EPS)
+        d, h = hp["decay_rate"], self.state["h"]
+        _scale(h, key, d, in_place)
+        _add(h, key, (1 - d) * g * g, in_place)
+        _sub(params, key, hp["lr"] * g / (xp.sqrt(h[key]) + EPS), in_place)
 
 
 class Adam(Optimizer):
@@ -262,14 +261,9 @@ class Adam(Optimizer):
             root = math.sqrt if isinstance(b2, float) else xp.sqrt
             self._lr_t = hp["lr"] * root(1.0 - b2**t) / (1.0 - b1**t)
         m, v = self.state["m"], self.state["v"]
-        if in_place:
-            m[key] += (1 - b1) * (g - m[key])
-            v[key] += (1 - b2) * (g * g - v[key])
-            params[key] -= self._lr_t * m[key] / (xp.sqrt(v[key]) + EPS)
-        else:
-            m[key] = m[key] + (1 - b1) * (g - m[key])
-            v[key] = v[key] + (1 - b2) * (g * g - v[key])
-            params[key] = params[key] - self._lr_t * m[key] / (xp.sqrt(v[key]) + EPS)
+        _add(m, key, (1 - b1) * (g - m[key]), in_place)
+        _add(v, key, (1 - b2) * (g * g - v[key]), in_place)
+        _sub(params, key, self._lr_t * m[key] / (xp.sqrt(v[key]) + EPS), in_place)
 
 
 #: Optimizer names, for option lists.
