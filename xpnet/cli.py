@@ -222,14 +222,14 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def _add_backend_flags(p: argparse.ArgumentParser) -> None:
+def add_backend_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("backend (defaults from XPNET_BACKEND, XPNET_DEVICE, XPNET_DTYPE)")
     g.add_argument("--backend", help=f"{', '.join(BACKENDS)} (default: numpy)")
     g.add_argument("--device", help="cpu, cuda, cuda:1, device1, ... (default: the library's)")
     g.add_argument("--dtype", choices=DTYPES, help="parameter dtype (default: float32)")
 
 
-def _add_data_flags(p: argparse.ArgumentParser, default: str | None) -> None:
+def add_data_flags(p: argparse.ArgumentParser, default: str | None) -> None:
     g = p.add_argument_group("data (defaults from XPNET_DATA_DIR, XPNET_OFFLINE)")
     help_ = "data set" if default else "data set (default: the one the weights were trained on)"
     g.add_argument("--dataset", choices=DATASETS, default=default, help=help_)
@@ -364,8 +364,8 @@ def _train_parser() -> argparse.ArgumentParser:
         description="Train the chapter's TwoLayerNet with mini-batch SGD on any backend.",
         formatter_class=_HelpFormatter,
     )
-    _add_backend_flags(p)
-    _add_data_flags(p, "mnist")
+    add_backend_flags(p)
+    add_data_flags(p, "mnist")
     p.add_argument("--iters", type=_positive_int, default=10_000, help="SGD steps")
     p.add_argument("--batch-size", type=_positive_int, default=100, help="rows per step")
     p.add_argument("--lr", type=_positive_float, default=0.1, help="learning rate")
@@ -643,8 +643,8 @@ def _evaluate_parser() -> argparse.ArgumentParser:
         formatter_class=_HelpFormatter,
     )
     p.add_argument("weights", type=Path, help=".npz written by xpnet-train --save")
-    _add_backend_flags(p)
-    _add_data_flags(p, None)
+    add_backend_flags(p)
+    add_data_flags(p, None)
     return p
 
 

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from .backends import BackendError, get_backend
-from .data import DataError, load_mnist
+from .cli import add_backend_flags, add_data_flags
+from .data import DataError, load_data
 from .mlp import ACTIVATIONS
 from .optimizers import OPTIMIZERS
 from .sweeps import SweepRecord, config_key, grid, normalize, sweep
@@ -61,14 +62,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Train the product of the given values as stacked models.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    g = p.add_argument_group("backend (defaults from XPNET_BACKEND, XPNET_DEVICE, XPNET_DTYPE)")
-    g.add_argument("--backend", help="numpy, array_api_strict, torch, cupy or jax")
-    g.add_argument("--device", help="cpu, cuda, device1, ...")
-    g.add_argument("--dtype", choices=("float32", "float64"))
-    p.add_argument(
-        "--dataset", choices=("mnist", "mnist-sample", "fashion-mnist"), default="mnist"
-    )
-    p.add_argument("--data-dir", type=Path, help="folder with the four IDX .gz files")
+    add_backend_flags(p)
+    add_data_flags(p, "mnist")
     s = p.add_argument_group("the grid (each flag takes one or more values)")
     s.add_argument("--lr", type=float, nargs="+", default=[0.1])
     s.add_argument("--hidden-size", type=int, nargs="+", default=[50])
@@ -287,9 +282,15 @@ def sweep_main(argv: Sequence[str] | None = None) -> int:
         f"{results_path}, {len(todo)} to train on {backend.name} {backend.dtype_name}"
     )
     try:
-        (x, t), (xt, tt) = load_mnist(
-            normalize=False, dataset=args.dataset, data_dir=args.data_dir
+        data = load_data(
+            args.dataset,
+            data_dir=args.data_dir,
+            download=not args.offline,
+            verify=not args.no_verify,
         )
+        print(f"{prog}: data: {data.describe()}")
+        x, t = data.x_train.reshape(len(data.x_train), -1), data.t_train
+        xt, tt = data.x_test.reshape(len(data.x_test), -1), data.t_test
     except DataError as exc:
         parser.exit(1, f"{prog}: error: {exc}\n")
     finished = [0]
