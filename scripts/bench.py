@@ -17,7 +17,12 @@ One run measures, side by side, on every backend this machine can use:
 (f) time per training step for larger hidden layers and batches, in GFLOP/s;
 (g) training with ``gradient="numerical"``: steps per second;
 (h) the chapter-style closure ``numerical_gradient(f, x)`` against the chapter's loop;
-(i) the training loop idle and beside one competing CPU-bound process.
+(i) the training loop idle and beside one competing CPU-bound process;
+(j) the recipe with SGD, Momentum and Adam: the cost of an optimizer;
+(k) the book's optimizer comparison (ch06/optimizer_compare_mnist.py): xpnet's MultiLayerNet
+    and optimizers against the book's code (``benchmarks.chapter``);
+(l) a stacked sweep of 16 (and 64) learning rates against as many sequential runs, NumPy
+    and torch CPU: steps alone, the whole sweep, and a model's step over its FLOP floor.
 
 Loop times are the median of ``--repeats`` runs (taken round-robin over the rows), each
 row after an untimed warm-up of a few steps, with the device synchronized before the clock
@@ -46,6 +51,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks import BATCH, HIDDEN, LR  # noqa: E402
 from benchmarks.load import LOAD_STEPS, bench_under_load  # noqa: E402
 from benchmarks.machine import machine  # noqa: E402
+from benchmarks.optim import bench_optimizer_compare, bench_optimizer_cost  # noqa: E402
 from benchmarks.report import finite, ratios, report  # noqa: E402
 from benchmarks.sections import (  # noqa: E402
     backends,
@@ -61,6 +67,7 @@ from benchmarks.sections import (  # noqa: E402
     torch_runs,
     xpnet_runs,
 )
+from benchmarks.stacked import bench_stacked_steps, bench_stacked_sweep  # noqa: E402
 from benchmarks.timing import (  # noqa: E402
     eval_steps,
     matmul_plan,
@@ -91,8 +98,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add(
         "--quick",
         action="store_true",
-        help="smoke run (<1 min on 2 cores): 600 steps, one "
-        "repeat, numerical gradient on batch 3 only, smaller sweep",
+        help="smoke run (a few minutes on 2 cores): 600 steps, one repeat, numerical "
+        "gradient on batch 3 only, smaller scaling sweep, comparisons and stacks",
     )
     add("--synthetic", action="store_true", help="random data even when Fashion-MNIST is found")
     add("--include-strict", action="store_true", help="also array_api_strict (slow)")
@@ -215,6 +222,19 @@ def main(argv: list[str] | None = None) -> int:
             "under_load", lambda: bench_under_load(cpu32[0], data, steps, args.repeats)
         )
 
+    # (j) optimizer cost, (k) the book's comparison, (l) stacked sweeps: CPU rows only.
+    if cpu32:
+        it, reps = args.iters, args.repeats
+        result["optimizers"] = section(
+            "optimizers", lambda: bench_optimizer_cost(cpu32[0], data, it, reps)
+        )
+        steps = min(it, 200 if quick else 2000)
+        result["optimizer_compare"] = section(
+            "optimizer_compare", lambda: bench_optimizer_compare(cpu32[0], data, steps, reps)
+        )
+        result["stacked"] = section(
+            "stacked", lambda: stacked_rows(b32, data, it, reps, quick, result["matmul"])
+        )
     if args.peak_rss:
         dataset = "fashion-mnist" if name == "fashion-mnist" else "mnist-sample"
         result["peak_rss"] = peak_rss(dataset, args.iters)
@@ -227,6 +247,24 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(json.dumps(finite(result), indent=1, allow_nan=False) + "\n")
         print(f"wrote {args.out}")
     return 0
+
+
+def stacked_rows(
+    b32: list, data: tuple, iters: int, repeats: int, quick: bool, matmul: dict[str, Any]
+) -> list[dict]:
+    """(l) on NumPy (K = 16 and 64) and torch CPU (K = 16, fewer steps), float32."""
+    rows: list[dict] = []
+    for b in b32:
+        if b.device_name != "cpu":
+            continue
+        torch = b.name == "torch"
+        steps = min(iters, (200 if torch else 400) if quick else (400 if torch else 1000))
+        ks = (16,) if torch else (16, 64)
+        gemm = matmul.get(f"{label(b)}/float32", {}).get("gemm_gflops")
+        rows += bench_stacked_steps(b, data, steps, repeats, ks, gemm)
+        sweep_steps = min(iters, (100 if torch else 300) if quick else (600 if torch else 1200))
+        rows += bench_stacked_sweep(b, data, sweep_steps, repeats, 16)
+    return rows
 
 
 if __name__ == "__main__":
