@@ -207,13 +207,14 @@ def report(result: dict[str, Any]) -> str:
                           "/sequential", "/floor", "/smaller K"], rows))  # fmt: skip
         out.append("steps: T(S) - T(S/2) of runs evaluating only after their first and last "
                    "step; sweep: wall clock with evaluations every epoch")  # fmt: skip
-    if result.get("peak_rss"):
-        p = result["peak_rss"]
-        out += [
-            "",
-            f"peak RSS of `{p['command']}`: {p['peak_rss_mib']:.0f} MiB "
-            f"(exit {p['returncode']}, {p['seconds']:.1f} s)",
-        ]
+    for key in ("peak_rss", "peak_rss_sweep"):
+        if result.get(key):
+            p = result[key]
+            out += [
+                "",
+                f"peak RSS of `{p['command']}`: {p['peak_rss_mib']:.0f} MiB "
+                f"(exit {p['returncode']}, {p['seconds']:.1f} s)",
+            ]
     for s in result["skipped"]:
         out.append(f"skipped {s['id']}: {s['reason']}")
     return "\n".join(out)

@@ -39,6 +39,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -67,7 +68,11 @@ from benchmarks.sections import (  # noqa: E402
     torch_runs,
     xpnet_runs,
 )
-from benchmarks.stacked import bench_stacked_steps, bench_stacked_sweep  # noqa: E402
+from benchmarks.stacked import (  # noqa: E402
+    bench_stacked_steps,
+    bench_stacked_sweep,
+    learning_rates,
+)
 from benchmarks.timing import (  # noqa: E402
     eval_steps,
     matmul_plan,
@@ -238,6 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.peak_rss:
         dataset = "fashion-mnist" if name == "fashion-mnist" else "mnist-sample"
         result["peak_rss"] = peak_rss(dataset, args.iters)
+        if not gpu_only:  # the 16-model stacked sweep of (l), its results in a scratch folder
+            with tempfile.TemporaryDirectory() as tmp:
+                lrs = ("--lr", *(f"{v:.6g}" for v in learning_rates(16)), "--out", tmp)
+                result["peak_rss_sweep"] = peak_rss(dataset, args.iters, "sweep", lrs)
     result["ratios"] = ratios(result)
     if hasattr(os, "getloadavg"):
         result["machine"]["loadavg_end"] = list(os.getloadavg())
