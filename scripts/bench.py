@@ -271,7 +271,7 @@ def stacked_rows(
         ks = (16,) if torch else (16, 64)
         gemm = matmul.get(f"{label(b)}/float32", {}).get("gemm_gflops")
         rows += bench_stacked_steps(b, data, steps, repeats, ks, gemm)
-        sweep_steps = min(iters, (100 if torch else 300) if quick else (600 if torch else 1200))
+        sweep_steps = min(iters, (100 if torch else 600) if quick else (600 if torch else 1200))
         rows += bench_stacked_sweep(b, data, sweep_steps, repeats, 16)
     return rows
 

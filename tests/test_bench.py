@@ -425,7 +425,8 @@ def result(tmp_path_factory):
 def test_quick_run_has_every_section(result):
     sections = ("machine", "config", "data", "matmul", "training", "numerical_gradient",
                 "numerical_training", "scaling", "closure_gradient", "under_load", "ratios",
-                "skipped", "interference")  # fmt: skip
+                "skipped", "interference", "optimizers", "optimizer_compare",
+                "stacked")  # fmt: skip
     assert set(sections) <= set(result)
     assert result["data"] == {"name": "synthetic", "synthetic": True, "n_train": 60_000,
                               "n_test": 10_000}  # fmt: skip
@@ -466,9 +467,47 @@ def test_quick_run_rows(result):
 
 
 @pytest.mark.slow
+def test_quick_run_optimizer_and_stacked_rows(result):
+    opt = {r["optimizer"]: r for r in result["optimizers"]}
+    assert list(opt) == ["sgd", "momentum", "adam"]
+    for r in opt.values():
+        assert _positive(r["seconds"]) and math.isfinite(r["final_loss"])
+    compare = {r["id"]: r for r in result["optimizer_compare"]}
+    for name in ("SGD", "Momentum", "AdaGrad", "Adam"):
+        for impl, dtype in (("xpnet", "float32"), ("book", "float64")):
+            row = compare[f"compare-{impl}-{name}/numpy:cpu/{dtype}"]
+            assert _positive(row["seconds"]) and row["steps"] == 50
+            assert math.isfinite(row["final_loss"])
+    stacked = {r["id"]: r for r in result["stacked"]}
+    expected = ["stacked-steps/numpy:cpu/float32/k16", "stacked-steps/numpy:cpu/float32/k64",
+                "sequential-steps/numpy:cpu/float32/k16", "stacked-sweep/numpy:cpu/float32/k16",
+                "sequential-sweep/numpy:cpu/float32/k16"]  # fmt: skip
+    if _torch_installed():
+        expected += ["stacked-steps/torch:cpu/float32/k16", "stacked-sweep/torch:cpu/float32/k16"]
+    assert set(expected) <= set(stacked)
+    steps = stacked["stacked-steps/numpy:cpu/float32/k64"]
+    assert steps["steps"] == 25 and steps["models"] == 64  # T(50) - T(25)
+    assert steps["floor_seconds_per_model_step"] == pytest.approx(
+        step_flops(100, 50) / result["matmul"]["numpy:cpu/float32"]["gemm_gflops"] / 1e9
+    )
+    assert stacked["stacked-sweep/numpy:cpu/float32/k16"]["steps"] == 50
+    names = {r["name"] for r in result["ratios"]}
+    assert {"momentum/sgd", "adam/sgd", "book/xpnet", "stacked/sequential steps",
+            "stacked/sequential sweep", "stacked step/floor",
+            "k64/k16 per model"} <= names  # fmt: skip
+
+
+@pytest.mark.slow
 def test_quick_run_ratios_are_quotients_of_its_rows(result):
+    stacked = {r["id"]: r for r in result["stacked"]}
+    for r in result["ratios"]:
+        if r["numerator"] in stacked and r["name"] != "stacked step/floor":
+            num, den = stacked[r["numerator"]], stacked[r["denominator"]]
+            key = "seconds" if r["name"].startswith("stacked/") else "seconds_per_model_step"
+            assert r["value"] == pytest.approx(num[key] / den[key])
     every = [r for k in ("training", "numerical_gradient", "scaling", "closure_gradient",
-                         "under_load") for r in result[k]]  # fmt: skip
+                         "under_load", "optimizers", "optimizer_compare")
+             for r in result[k]]  # fmt: skip
     seconds = {r["id"]: r["seconds"] for r in every}
     seconds.update({f"floor/{k}": v["floor_seconds"] for k, v in result["matmul"].items()})
     names = {r["name"] for r in result["ratios"]}
@@ -477,7 +516,8 @@ def test_quick_run_ratios_are_quotients_of_its_rows(result):
     if _torch_installed():
         assert "xpnet/pytorch" in names
     for r in result["ratios"]:
-        assert r["value"] == pytest.approx(seconds[r["numerator"]] / seconds[r["denominator"]])
+        if r["numerator"] not in stacked:
+            assert r["value"] == pytest.approx(seconds[r["numerator"]] / seconds[r["denominator"]])
 
 
 @pytest.mark.slow
@@ -488,3 +528,13 @@ def test_peak_rss_of_the_train_script():
     assert p["returncode"] == 0, p["stderr"]
     assert _positive(p["peak_rss_mib"])
     assert p["stdout"].splitlines()[-1].startswith("final: train acc")
+
+
+@pytest.mark.slow
+def test_peak_rss_of_a_stacked_sweep(tmp_path):
+    from benchmarks.sections import peak_rss
+
+    p = peak_rss("mnist-sample", 5, "sweep", ("--lr", "0.1", "0.2", "--out", str(tmp_path)))
+    assert p["returncode"] == 0, p["stderr"]
+    assert _positive(p["peak_rss_mib"])
+    assert (tmp_path / "results.jsonl").read_text().count("\n") == 2
