@@ -21,8 +21,8 @@ One run measures, side by side, on every backend this machine can use:
 (j) the recipe with SGD, Momentum and Adam: the cost of an optimizer;
 (k) the book's optimizer comparison (ch06/optimizer_compare_mnist.py): xpnet's MultiLayerNet
     and optimizers against the book's code (``benchmarks.chapter``);
-(l) a stacked sweep of 16 (and 64) learning rates against as many sequential runs, NumPy
-    and torch CPU: steps alone, the whole sweep, and a model's step over its FLOP floor.
+(l) a stacked sweep of 16 (and, on NumPy, 64) learning rates against as many sequential
+    runs, NumPy and torch CPU: steps alone, the whole sweep, a model's step over its floor.
 
 Loop times are the median of ``--repeats`` runs (taken round-robin over the rows), each
 row after an untimed warm-up of a few steps, with the device synchronized before the clock
@@ -261,18 +261,16 @@ def main(argv: list[str] | None = None) -> int:
 def stacked_rows(
     b32: list, data: tuple, iters: int, repeats: int, quick: bool, matmul: dict[str, Any]
 ) -> list[dict]:
-    """(l) on NumPy (K = 16 and 64) and torch CPU (K = 16, fewer steps), float32."""
+    """(l) on NumPy (K = 16 and 64) and torch CPU (K = 16), float32."""
     rows: list[dict] = []
     for b in b32:
         if b.device_name != "cpu":
             continue
-        torch = b.name == "torch"
-        steps = min(iters, (200 if torch else 400) if quick else (400 if torch else 1000))
-        ks = (16,) if torch else (16, 64)
+        steps = min(iters, 600 if quick else 1200)  # steps alone: T(S) - T(S/2)
+        ks = (16,) if b.name == "torch" else (16, 64)
         gemm = matmul.get(f"{label(b)}/float32", {}).get("gemm_gflops")
         rows += bench_stacked_steps(b, data, steps, repeats, ks, gemm)
-        sweep_steps = min(iters, (100 if torch else 600) if quick else (600 if torch else 1200))
-        rows += bench_stacked_sweep(b, data, sweep_steps, repeats, 16)
+        rows += bench_stacked_sweep(b, data, steps, repeats, 16)
     return rows
 
 
