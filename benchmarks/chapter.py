@@ -1,10 +1,13 @@
 """The chapter's code as the book writes it: common/functions.py, gradient_2d.py,
-two_layer_net.py and train_neuralnet.py, in NumPy.
+two_layer_net.py and train_neuralnet.py, in NumPy; and the next chapter's
+common/layers.py, common/optimizer.py, common/multi_layer_net.py and the loop of
+ch06/optimizer_compare_mnist.py.
 
 Copied as written, so the benchmark's baseline is what a reader of the chapter would run,
 and so the tests have an oracle written independently of xpnet (this module imports
-nothing but NumPy). Two departures, both marked: ``TwoLayerNet`` takes an optional ``rng``
-in place of the global ``np.random`` state, and :func:`train` returns its loop time. The
+nothing but NumPy). Departures, all marked: ``TwoLayerNet`` and ``MultiLayerNet`` take an
+optional ``rng`` in place of the global ``np.random`` state, and :func:`train` and
+:func:`compare_run` return their loop time. The
 chapter's text shows ``cross_entropy_error`` for one sample, ``-sum(t * log(y + 1e-7))``;
 two_layer_net.py imports the book's batch version (mean over rows), used here.
 """
@@ -12,6 +15,7 @@ two_layer_net.py imports the book's batch version (mean over rows), used here.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 
 import numpy as np
 
@@ -174,3 +178,282 @@ def train(x_train, t_train, x_test, t_test, iters_num, seed=0):
             test_acc_list.append(test_acc)
     seconds = time.perf_counter() - start
     return network, seconds, train_acc_list, test_acc_list
+
+
+# --- the next chapter: common/layers.py ------------------------------------------------
+
+
+class Relu:
+    def __init__(self):
+        self.mask = None
+
+    def forward(self, x):
+        self.mask = x <= 0
+        out = x.copy()
+        out[self.mask] = 0
+        return out
+
+    def backward(self, dout):
+        dout[self.mask] = 0
+        dx = dout
+        return dx
+
+
+class Sigmoid:
+    def __init__(self):
+        self.out = None
+
+    def forward(self, x):
+        out = sigmoid(x)
+        self.out = out
+        return out
+
+    def backward(self, dout):
+        dx = dout * (1.0 - self.out) * self.out
+        return dx
+
+
+class Affine:
+    def __init__(self, W, b):  # noqa: N803
+        self.W = W
+        self.b = b
+        self.x = None
+        self.original_x_shape = None
+        self.dW = None
+        self.db = None
+
+    def forward(self, x):
+        self.original_x_shape = x.shape
+        x = x.reshape(x.shape[0], -1)
+        self.x = x
+        out = np.dot(self.x, self.W) + self.b
+        return out
+
+    def backward(self, dout):
+        dx = np.dot(dout, self.W.T)
+        self.dW = np.dot(self.x.T, dout)
+        self.db = np.sum(dout, axis=0)
+        dx = dx.reshape(*self.original_x_shape)
+        return dx
+
+
+class SoftmaxWithLoss:
+    def __init__(self):
+        self.loss = None
+        self.y = None
+        self.t = None
+
+    def forward(self, x, t):
+        self.t = t
+        self.y = softmax(x)
+        self.loss = cross_entropy_error(self.y, self.t)
+        return self.loss
+
+    def backward(self, dout=1):
+        batch_size = self.t.shape[0]
+        if self.t.size == self.y.size:  # one-hot targets
+            dx = (self.y - self.t) / batch_size
+        else:
+            dx = self.y.copy()
+            dx[np.arange(batch_size), self.t] -= 1
+            dx = dx / batch_size
+        return dx
+
+
+# --- common/multi_layer_net.py ----------------------------------------------------------
+
+
+class MultiLayerNet:
+    """The book's ``MultiLayerNet``; ``rng`` replaces the global ``np.random`` state."""
+
+    def __init__(self, input_size, hidden_size_list, output_size, activation="relu",
+                 weight_init_std="relu", weight_decay_lambda=0, rng=None):  # fmt: skip
+        self.rng = np.random if rng is None else rng
+        self.input_size = input_size
+        self.output_size = output_size
+        self.hidden_size_list = hidden_size_list
+        self.hidden_layer_num = len(hidden_size_list)
+        self.weight_decay_lambda = weight_decay_lambda
+        self.params = {}
+
+        self.__init_weight(weight_init_std)
+
+        activation_layer = {"sigmoid": Sigmoid, "relu": Relu}
+        self.layers = OrderedDict()
+        for idx in range(1, self.hidden_layer_num + 1):
+            self.layers["Affine" + str(idx)] = Affine(
+                self.params["W" + str(idx)], self.params["b" + str(idx)]
+            )
+            self.layers["Activation_function" + str(idx)] = activation_layer[activation]()
+
+        idx = self.hidden_layer_num + 1
+        self.layers["Affine" + str(idx)] = Affine(
+            self.params["W" + str(idx)], self.params["b" + str(idx)]
+        )
+
+        self.last_layer = SoftmaxWithLoss()
+
+    def __init_weight(self, weight_init_std):
+        all_size_list = [self.input_size] + self.hidden_size_list + [self.output_size]
+        for idx in range(1, len(all_size_list)):
+            scale = weight_init_std
+            if str(weight_init_std).lower() in ("relu", "he"):
+                scale = np.sqrt(2.0 / all_size_list[idx - 1])
+            elif str(weight_init_std).lower() in ("sigmoid", "xavier"):
+                scale = np.sqrt(1.0 / all_size_list[idx - 1])
+            self.params["W" + str(idx)] = scale * self.rng.randn(
+                all_size_list[idx - 1], all_size_list[idx]
+            )
+            self.params["b" + str(idx)] = np.zeros(all_size_list[idx])
+
+    def predict(self, x):
+        for layer in self.layers.values():
+            x = layer.forward(x)
+        return x
+
+    def loss(self, x, t):
+        y = self.predict(x)
+
+        weight_decay = 0
+        for idx in range(1, self.hidden_layer_num + 2):
+            W = self.params["W" + str(idx)]
+            weight_decay += 0.5 * self.weight_decay_lambda * np.sum(W**2)
+
+        return self.last_layer.forward(y, t) + weight_decay
+
+    def accuracy(self, x, t):
+        y = self.predict(x)
+        y = np.argmax(y, axis=1)
+        if t.ndim != 1:
+            t = np.argmax(t, axis=1)
+
+        accuracy = np.sum(y == t) / float(x.shape[0])
+        return accuracy
+
+    def gradient(self, x, t):
+        # forward
+        self.loss(x, t)
+
+        # backward
+        dout = 1
+        dout = self.last_layer.backward(dout)
+
+        layers = list(self.layers.values())
+        layers.reverse()
+        for layer in layers:
+            dout = layer.backward(dout)
+
+        grads = {}
+        for idx in range(1, self.hidden_layer_num + 2):
+            grads["W" + str(idx)] = (
+                self.layers["Affine" + str(idx)].dW
+                + self.weight_decay_lambda * self.layers["Affine" + str(idx)].W
+            )
+            grads["b" + str(idx)] = self.layers["Affine" + str(idx)].db
+
+        return grads
+
+
+# --- common/optimizer.py ----------------------------------------------------------------
+
+
+class SGD:
+    def __init__(self, lr=0.01):
+        self.lr = lr
+
+    def update(self, params, grads):
+        for key in params.keys():
+            params[key] -= self.lr * grads[key]
+
+
+class Momentum:
+    def __init__(self, lr=0.01, momentum=0.9):
+        self.lr = lr
+        self.momentum = momentum
+        self.v = None
+
+    def update(self, params, grads):
+        if self.v is None:
+            self.v = {}
+            for key, val in params.items():
+                self.v[key] = np.zeros_like(val)
+
+        for key in params.keys():
+            self.v[key] = self.momentum * self.v[key] - self.lr * grads[key]
+            params[key] += self.v[key]
+
+
+class AdaGrad:
+    def __init__(self, lr=0.01):
+        self.lr = lr
+        self.h = None
+
+    def update(self, params, grads):
+        if self.h is None:
+            self.h = {}
+            for key, val in params.items():
+                self.h[key] = np.zeros_like(val)
+
+        for key in params.keys():
+            self.h[key] += grads[key] * grads[key]
+            params[key] -= self.lr * grads[key] / (np.sqrt(self.h[key]) + 1e-7)
+
+
+class Adam:
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
+        self.lr = lr
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.iter = 0
+        self.m = None
+        self.v = None
+
+    def update(self, params, grads):
+        if self.m is None:
+            self.m, self.v = {}, {}
+            for key, val in params.items():
+                self.m[key] = np.zeros_like(val)
+                self.v[key] = np.zeros_like(val)
+
+        self.iter += 1
+        lr_t = self.lr * np.sqrt(1.0 - self.beta2**self.iter) / (1.0 - self.beta1**self.iter)
+
+        for key in params.keys():
+            self.m[key] += (1 - self.beta1) * (grads[key] - self.m[key])
+            self.v[key] += (1 - self.beta2) * (grads[key] ** 2 - self.v[key])
+            params[key] -= lr_t * self.m[key] / (np.sqrt(self.v[key]) + 1e-7)
+
+
+# --- ch06/optimizer_compare_mnist.py ----------------------------------------------------
+
+#: The comparison's optimizers with the book's default hyperparameters, in its order.
+COMPARE_OPTIMIZERS = {"SGD": SGD, "Momentum": Momentum, "AdaGrad": AdaGrad, "Adam": Adam}
+COMPARE_HIDDEN = [100, 100, 100, 100]
+COMPARE_BATCH = 128
+
+
+def compare_run(name, x_train, t_train, iters, seed=0):
+    """One optimizer's part of optimizer_compare_mnist.py's loop; returns (loop seconds,
+    losses).
+
+    The book trains its four nets in one loop over shared batches; here one net runs
+    alone, so each optimizer gets its own time. Same net, batch, losses per step.
+    """
+    rng = np.random.RandomState(seed)
+    network = MultiLayerNet(input_size=x_train.shape[1], hidden_size_list=COMPARE_HIDDEN,
+                            output_size=OUTPUT, rng=rng)  # fmt: skip
+    optimizer = COMPARE_OPTIMIZERS[name]()
+    train_size = x_train.shape[0]
+    losses = []
+    start = time.perf_counter()
+    for _ in range(iters):
+        batch_mask = rng.choice(train_size, COMPARE_BATCH)
+        x_batch = x_train[batch_mask]
+        t_batch = t_train[batch_mask]
+
+        grads = network.gradient(x_batch, t_batch)
+        optimizer.update(network.params, grads)
+
+        loss = network.loss(x_batch, t_batch)
+        losses.append(loss)
+    return time.perf_counter() - start, losses

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from . import BATCH, HIDDEN, LR
+from .stacked import stacked_ratios
 
 
 def ratios(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -37,10 +38,21 @@ def ratios(result: dict[str, Any]) -> list[dict[str, Any]]:
     for row in result.get("under_load", []):
         if row["load"] == "busy":
             add("loaded/idle", row["id"], row["id"].replace("load-busy/", "load-idle/"))
+    for row in result.get("optimizers", []):
+        name = row["impl"].removeprefix("optim-")
+        if name != "sgd":
+            add(f"{name}/sgd", row["id"], row["id"].replace(row["impl"], "optim-sgd"))
+    for row in result.get("optimizer_compare", []):
+        if row["impl"].startswith("compare-book-"):
+            ours = row["impl"].replace("-book-", "-xpnet-")
+            xp_id = next((r["id"] for r in result["optimizer_compare"] if r["impl"] == ours), "")
+            add("book/xpnet", row["id"], xp_id)
+    out.extend(stacked_ratios(result.get("stacked", [])))
     return out
 
 
-SECTIONS = ("training", "numerical_gradient", "scaling", "closure_gradient", "under_load")
+SECTIONS = ("training", "numerical_gradient", "scaling", "closure_gradient", "under_load",
+            "optimizers", "optimizer_compare")  # fmt: skip
 
 
 def _seconds_by_id(result: dict[str, Any]) -> dict[str, float]:
@@ -163,13 +175,46 @@ def report(result: dict[str, Any]) -> str:
                 for r in result["under_load"]]  # fmt: skip
         out.append(table(["load", "backend", "dtype", "steps", "loop s", "/idle",
                           "competitor"], rows))  # fmt: skip
-    if result.get("peak_rss"):
-        p = result["peak_rss"]
-        out += [
-            "",
-            f"peak RSS of `{p['command']}`: {p['peak_rss_mib']:.0f} MiB "
-            f"(exit {p['returncode']}, {p['seconds']:.1f} s)",
-        ]
+    if result.get("optimizers"):
+        out += ["", "(j) the recipe with each optimizer, numpy float32, evaluations every epoch "
+                "(targets: momentum/sgd <= 1.15, adam/sgd <= 1.3)"]  # fmt: skip
+        rows = [[r["optimizer"], r["lr"], r["seconds"],
+                 ratio.get((f"{r['optimizer']}/sgd", r["id"])), r["final_loss"],
+                 r["final_test_acc"]] for r in result["optimizers"]]  # fmt: skip
+        out.append(table(["optimizer", "lr", "loop s", "/sgd", "final loss", "test acc"], rows))
+    if result.get("optimizer_compare"):
+        r0 = result["optimizer_compare"][0]
+        out += ["", f"(k) the book's optimizer comparison: 784-[100]*4-10 relu, He init, batch "
+                f"128, {r0['steps']} steps, float32 images in [0, 1]; "
+                "xpnet against the book's code (target: book/xpnet >= 2)"]  # fmt: skip
+        rows = [[r["optimizer"], r["impl"].split("-")[1], r["dtype"], r["seconds"],
+                 ratio.get(("book/xpnet", r["id"])), r["final_loss"]]
+                for r in result["optimizer_compare"]]  # fmt: skip
+        out.append(table(["optimizer", "impl", "dtype", "seconds", "book/xpnet",
+                          "final loss"], rows))  # fmt: skip
+    if result.get("stacked"):
+        out += ["", "(l) stacked sweep of learning rates (geomspace(0.01, 1, K)), the recipe: "
+                "stacked run against K sequential train runs (targets: steps <= 0.55, sweep "
+                "<= 0.65, step/floor <= 1.5, k64/k16 per model <= 1)"]  # fmt: skip
+        by = {(q["name"], q["numerator"]): q["value"] for q in result["ratios"]}
+        rows = [[r["kind"], r["part"], f"{r['backend']}:{r['device']}", r["models"], r["steps"],
+                 r["seconds"], 1e3 * r["seconds_per_model_step"],
+                 by.get((f"stacked/sequential {r['part']}", r["id"])),
+                 by.get(("stacked step/floor", r["id"])),
+                 next((v for (n, i), v in by.items() if i == r["id"] and n.startswith("k")),
+                      None)] for r in result["stacked"]]  # fmt: skip
+        out.append(table(["kind", "part", "backend", "K", "steps", "seconds", "ms/model-step",
+                          "/sequential", "/floor", "/smaller K"], rows))  # fmt: skip
+        out.append("steps: T(S) - T(S/2) of runs evaluating only after their first and last "
+                   "step; sweep: wall clock with evaluations every epoch")  # fmt: skip
+    for key in ("peak_rss", "peak_rss_sweep"):
+        if result.get(key):
+            p = result[key]
+            out += [
+                "",
+                f"peak RSS of `{p['command']}`: {p['peak_rss_mib']:.0f} MiB "
+                f"(exit {p['returncode']}, {p['seconds']:.1f} s)",
+            ]
     for s in result["skipped"]:
         out.append(f"skipped {s['id']}: {s['reason']}")
     return "\n".join(out)

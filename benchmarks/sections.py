@@ -276,11 +276,14 @@ sys.exit(code)
 """
 
 
-def peak_rss(dataset: str, iters: int) -> dict[str, Any]:
-    """Peak RSS of ``scripts/train.py --quiet``, from getrusage(RUSAGE_CHILDREN).ru_maxrss."""
-    script = str(REPO / "scripts" / "train.py")
-    cmd = [sys.executable, script, "--quiet", "--dataset", dataset, "--iters", str(iters),
-           "--backend", "numpy", "--device", "cpu"]  # fmt: skip
+def peak_rss(
+    dataset: str, iters: int, script: str = "train", args: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Peak RSS of ``scripts/SCRIPT.py --quiet`` (``train`` or ``sweep``, with ``args``),
+    from getrusage(RUSAGE_CHILDREN).ru_maxrss."""
+    path = str(REPO / "scripts" / f"{script}.py")
+    cmd = [sys.executable, path, "--quiet", "--dataset", dataset, "--iters", str(iters),
+           "--backend", "numpy", "--device", "cpu", *args]  # fmt: skip
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", _RSS_WRAPPER, *cmd], capture_output=True,
                           text=True, check=False)  # fmt: skip
@@ -288,7 +291,7 @@ def peak_rss(dataset: str, iters: int) -> dict[str, Any]:
     *lines, last = proc.stdout.strip().splitlines() or [""]
     rss = int(last) if last.isdigit() else 0
     return {
-        "command": " ".join(["python", "scripts/train.py", *cmd[2:]]),
+        "command": " ".join(["python", f"scripts/{script}.py", *cmd[2:]]),
         "returncode": proc.returncode,
         "seconds": seconds,
         "peak_rss_mib": rss / 1024 / (1024 if sys.platform == "darwin" else 1),  # macOS: bytes

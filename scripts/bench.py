@@ -17,7 +17,12 @@ One run measures, side by side, on every backend this machine can use:
 (f) time per training step for larger hidden layers and batches, in GFLOP/s;
 (g) training with ``gradient="numerical"``: steps per second;
 (h) the chapter-style closure ``numerical_gradient(f, x)`` against the chapter's loop;
-(i) the training loop idle and beside one competing CPU-bound process.
+(i) the training loop idle and beside one competing CPU-bound process;
+(j) the recipe with SGD, Momentum and Adam: the cost of an optimizer;
+(k) the book's optimizer comparison (ch06/optimizer_compare_mnist.py): xpnet's MultiLayerNet
+    and optimizers against the book's code (``benchmarks.chapter``);
+(l) a stacked sweep of 16 (and, on NumPy, 64) learning rates against as many sequential
+    runs, NumPy and torch CPU: steps alone, the whole sweep, a model's step over its floor.
 
 Loop times are the median of ``--repeats`` runs (taken round-robin over the rows), each
 row after an untimed warm-up of a few steps, with the device synchronized before the clock
@@ -34,6 +39,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +52,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks import BATCH, HIDDEN, LR  # noqa: E402
 from benchmarks.load import LOAD_STEPS, bench_under_load  # noqa: E402
 from benchmarks.machine import machine  # noqa: E402
+from benchmarks.optim import bench_optimizer_compare, bench_optimizer_cost  # noqa: E402
 from benchmarks.report import finite, ratios, report  # noqa: E402
 from benchmarks.sections import (  # noqa: E402
     backends,
@@ -60,6 +67,11 @@ from benchmarks.sections import (  # noqa: E402
     peak_rss,
     torch_runs,
     xpnet_runs,
+)
+from benchmarks.stacked import (  # noqa: E402
+    bench_stacked_steps,
+    bench_stacked_sweep,
+    learning_rates,
 )
 from benchmarks.timing import (  # noqa: E402
     eval_steps,
@@ -91,8 +103,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add(
         "--quick",
         action="store_true",
-        help="smoke run (<1 min on 2 cores): 600 steps, one "
-        "repeat, numerical gradient on batch 3 only, smaller sweep",
+        help="smoke run (a few minutes on 2 cores): 600 steps, one repeat, numerical "
+        "gradient on batch 3 only, smaller scaling sweep, comparisons and stacks",
     )
     add("--synthetic", action="store_true", help="random data even when Fashion-MNIST is found")
     add("--include-strict", action="store_true", help="also array_api_strict (slow)")
@@ -215,9 +227,26 @@ def main(argv: list[str] | None = None) -> int:
             "under_load", lambda: bench_under_load(cpu32[0], data, steps, args.repeats)
         )
 
+    # (j) optimizer cost, (k) the book's comparison, (l) stacked sweeps: CPU rows only.
+    if cpu32:
+        it, reps = args.iters, args.repeats
+        result["optimizers"] = section(
+            "optimizers", lambda: bench_optimizer_cost(cpu32[0], data, it, reps)
+        )
+        steps = min(it, 200 if quick else 2000)
+        result["optimizer_compare"] = section(
+            "optimizer_compare", lambda: bench_optimizer_compare(cpu32[0], data, steps, reps)
+        )
+        result["stacked"] = section(
+            "stacked", lambda: stacked_rows(b32, data, it, reps, quick, result["matmul"])
+        )
     if args.peak_rss:
         dataset = "fashion-mnist" if name == "fashion-mnist" else "mnist-sample"
         result["peak_rss"] = peak_rss(dataset, args.iters)
+        if not gpu_only:  # the 16-model stacked sweep of (l), its results in a scratch folder
+            with tempfile.TemporaryDirectory() as tmp:
+                lrs = ("--lr", *(f"{v:.6g}" for v in learning_rates(16)), "--out", tmp)
+                result["peak_rss_sweep"] = peak_rss(dataset, args.iters, "sweep", lrs)
     result["ratios"] = ratios(result)
     if hasattr(os, "getloadavg"):
         result["machine"]["loadavg_end"] = list(os.getloadavg())
@@ -227,6 +256,22 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(json.dumps(finite(result), indent=1, allow_nan=False) + "\n")
         print(f"wrote {args.out}")
     return 0
+
+
+def stacked_rows(
+    b32: list, data: tuple, iters: int, repeats: int, quick: bool, matmul: dict[str, Any]
+) -> list[dict]:
+    """(l) on NumPy (K = 16 and 64) and torch CPU (K = 16), float32."""
+    rows: list[dict] = []
+    for b in b32:
+        if b.device_name != "cpu":
+            continue
+        steps = min(iters, 600 if quick else 1200)  # steps alone: T(S) - T(S/2)
+        ks = (16,) if b.name == "torch" else (16, 64)
+        gemm = matmul.get(f"{label(b)}/float32", {}).get("gemm_gflops")
+        rows += bench_stacked_steps(b, data, steps, repeats, ks, gemm)
+        rows += bench_stacked_sweep(b, data, steps, repeats, 16)
+    return rows
 
 
 if __name__ == "__main__":

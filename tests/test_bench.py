@@ -16,8 +16,10 @@ import xpnet
 from benchmarks import chapter
 from benchmarks.load import competitor
 from benchmarks.machine import machine
+from benchmarks.optim import COMPARE
 from benchmarks.report import fmt, ratios, report, table
 from benchmarks.sections import bench_closure_gradient
+from benchmarks.stacked import learning_rates, steps_difference
 from benchmarks.timing import eval_steps, matmul_plan, recipe_flops, step_flops
 from xpnet.nets import EVAL_CHUNK
 from xpnet.testing import TOLERANCES, numerical_atol
@@ -96,6 +98,66 @@ def test_chapter_numerical_loop_matches_xpnet_numerical_gradient(oracle_case):
     for k in ("W1", "b1", "W2", "b2"):
         expected = chapter.numerical_gradient(loss, ref.params[k])
         np.testing.assert_allclose(ours[k], expected, rtol=0, atol=numerical_atol("float64"))
+
+
+# --- the book's MultiLayerNet (next chapter) as the oracle of xpnet's -----------------
+
+
+@pytest.fixture
+def book_net_case():
+    """The book's MultiLayerNet 6-[5,4]-3, relu, He init, weight decay 0.1, random biases."""
+    rng = np.random.RandomState(3)
+    ref = chapter.MultiLayerNet(6, [5, 4], 3, weight_decay_lambda=0.1, rng=rng)
+    for k in ("b1", "b2", "b3"):
+        ref.params[k] += 0.3 * rng.randn(*ref.params[k].shape)  # in place: layers share them
+    x = rng.rand(7, 6) - 0.3
+    t = np.array([0, 2, 1, 2, 0, 1, 1])
+    return ref, x, t
+
+
+def test_book_multilayernet_loss_and_gradient_match_xpnet(backend, book_net_case):
+    ref, x, t = book_net_case
+    net = xpnet.MultiLayerNet(6, [5, 4], 3, weight_decay_lambda=0.1, backend=backend, seed=0)
+    net.params = {k: backend.asarray(v) for k, v in ref.params.items()}
+    xd, td = backend.asarray(x), backend.asarray(t)
+    # The book adds 1e-7 inside the log: its loss sits just below the exact one.
+    probs = chapter.softmax(ref.predict(x))[np.arange(7), t]
+    decay = 0.05 * sum(np.sum(ref.params[f"W{i}"] ** 2) for i in (1, 2, 3))
+    loss = float(backend.to_numpy(net.loss(xd, td)))
+    assert abs(loss - (-np.mean(np.log(probs)) + decay)) <= ORACLE_RTOL * loss
+    assert 0 < loss - ref.loss(x, t) <= 1e-7 / np.min(probs)
+    expected = ref.gradient(x, t)
+    grads = net.gradient(xd, td)
+    assert set(grads) == set(expected) == {"W1", "b1", "W2", "b2", "W3", "b3"}
+    for k, g in grads.items():
+        assert _relative_error(backend.to_numpy(g), expected[k]) <= ORACLE_RTOL, k
+    # Without the decay term the weight gradients would differ by 0.1 * W:
+    assert _relative_error(expected["W1"] - 0.1 * ref.params["W1"], expected["W1"]) > 1e-3
+
+
+@pytest.mark.parametrize("name", ["SGD", "Momentum", "AdaGrad", "Adam"])
+def test_book_optimizers_match_xpnet_over_ten_updates(name):
+    key, lr = COMPARE[name]
+    rng = np.random.default_rng(1)
+    start = {"W": rng.standard_normal((4, 3)), "b": rng.standard_normal(3)}
+    grads = [{k: rng.standard_normal(v.shape) for k, v in start.items()} for _ in range(10)]
+    book = {k: v.copy() for k, v in start.items()}
+    ours = {k: v.copy() for k, v in start.items()}
+    book_opt, our_opt = chapter.COMPARE_OPTIMIZERS[name](), xpnet.get_optimizer(key, lr=lr)
+    for g in grads:
+        book_opt.update(book, g)
+        our_opt.update(ours, g)
+    for k in start:
+        assert _relative_error(ours[k] - start[k], book[k] - start[k]) <= ORACLE_RTOL, k
+
+
+def test_book_compare_loop_learns():
+    rng = np.random.default_rng(0)
+    x = rng.random((300, 784))
+    t = (x[:, 0] * 10).astype(np.int64)  # a label the first pixel decides
+    seconds, losses = chapter.compare_run("Adam", x, t, 60)
+    assert seconds > 0 and len(losses) == 60
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
 
 
 # --- the FLOP model --------------------------------------------------------------------
@@ -221,6 +283,76 @@ def test_report_prints_every_section_with_its_ratio():
     assert lines[-1] == "skipped cupy:cuda/float32: not installed"
 
 
+def _stacked_row(kind, part, k, seconds, steps=100, floor=None) -> dict:
+    return {"id": f"{kind}-{part}/numpy:cpu/float32/k{k}", "kind": kind, "part": part,
+            "backend": "numpy", "device": "cpu", "dtype": "float32", "models": k,
+            "steps": steps, "seconds": seconds, "seconds_per_model_step": seconds / (k * steps),
+            "floor_seconds_per_model_step": floor}  # fmt: skip
+
+
+def _new_sections() -> dict:
+    def opt(name, seconds):
+        return {"id": f"optim-{name}/numpy:cpu/float32", "impl": f"optim-{name}",
+                "optimizer": name, "lr": 0.1, "seconds": seconds, "final_loss": 0.5,
+                "final_test_acc": 0.8}  # fmt: skip
+
+    def cmp(impl, name, dtype, seconds):
+        return {"id": f"compare-{impl}-{name}/numpy:cpu/{dtype}", "impl": f"compare-{impl}-{name}",
+                "optimizer": name, "dtype": dtype, "seconds": seconds, "steps": 20,
+                "final_loss": 1.0}  # fmt: skip
+
+    return {
+        "optimizers": [opt("sgd", 2.0), opt("momentum", 2.2), opt("adam", 2.5)],
+        "optimizer_compare": [cmp("xpnet", "Adam", "float32", 1.0),
+                              cmp("book", "Adam", "float64", 3.0)],
+        "stacked": [_stacked_row("stacked", "steps", 16, 1.6, floor=5e-4),
+                    _stacked_row("stacked", "steps", 64, 8.0, floor=5e-4),
+                    _stacked_row("sequential", "steps", 16, 3.2),
+                    _stacked_row("stacked", "sweep", 16, 6.0, steps=300),
+                    _stacked_row("sequential", "sweep", 16, 10.0, steps=300)],
+    }  # fmt: skip
+
+
+def test_ratios_of_the_optimizer_and_stacked_rows():
+    result = {**_small_result(), **_new_sections()}
+    got = {(r["name"], r["numerator"]): r for r in ratios(result)}
+    value = {k: v["value"] for k, v in got.items()}
+    assert value["momentum/sgd", "optim-momentum/numpy:cpu/float32"] == pytest.approx(1.1)
+    assert value["adam/sgd", "optim-adam/numpy:cpu/float32"] == pytest.approx(1.25)
+    assert value["book/xpnet", "compare-book-Adam/numpy:cpu/float64"] == 3.0
+    k16, k64 = "stacked-steps/numpy:cpu/float32/k16", "stacked-steps/numpy:cpu/float32/k64"
+    assert value["stacked/sequential steps", k16] == 0.5
+    assert value["stacked/sequential sweep", "stacked-sweep/numpy:cpu/float32/k16"] == 0.6
+    # 1.6 s / (16 models * 100 steps) = 1 ms per model-step, twice the 0.5 ms floor
+    assert value["stacked step/floor", k16] == pytest.approx(2.0)
+    assert value["k64/k16 per model", k64] == pytest.approx(1.25)  # 1.25 ms against 1 ms
+    assert got["k64/k16 per model", k64]["denominator"] == k16
+    assert ("stacked/sequential steps", k64) not in got  # no sequential run of 64
+    assert not [num for _, num in got if num.startswith("optim-sgd/")]  # sgd/sgd is no ratio
+
+
+def test_report_prints_the_optimizer_and_stacked_sections():
+    result = {**_small_result(), **_new_sections()}
+    result["ratios"] = ratios(result)
+    lines = report(result).splitlines()
+    adam = next(line for line in lines if line.startswith("adam "))
+    assert adam.split() == ["adam", "0.1", "2.5", "1.25", "0.5", "0.8"]
+    book = next(line for line in lines if line.startswith("Adam ") and "book" in line)
+    assert book.split() == ["Adam", "book", "float64", "3", "3", "1"]
+    k16 = next(line for line in lines if line.startswith("stacked     steps") and " 16 " in line)
+    assert k16.split()[3:] == ["16", "100", "1.6", "1", "0.5", "2", "-"]
+
+
+def test_learning_rates_and_the_steps_difference():
+    lrs = learning_rates(16)
+    assert len(lrs) == 16 and lrs[0] == pytest.approx(0.01) and lrs[-1] == pytest.approx(1.0)
+    assert lrs[1] / lrs[0] == pytest.approx(lrs[-1] / lrs[-2])  # evenly spaced in log
+    # T(S) = fixed + S * step and T(S/2) = fixed + S/2 * step give back both parts.
+    assert steps_difference(2.0 + 1000 * 0.004, 2.0 + 500 * 0.004, 1000) == {
+        "steps_seconds": pytest.approx(2.0), "fixed_seconds": pytest.approx(2.0),
+    }  # fmt: skip
+
+
 def test_machine_description():
     m = machine()
     assert set(m) == {"cpu_count", "cpus_usable", "cpu_model", "platform", "python", "numpy",
@@ -293,7 +425,8 @@ def result(tmp_path_factory):
 def test_quick_run_has_every_section(result):
     sections = ("machine", "config", "data", "matmul", "training", "numerical_gradient",
                 "numerical_training", "scaling", "closure_gradient", "under_load", "ratios",
-                "skipped", "interference")  # fmt: skip
+                "skipped", "interference", "optimizers", "optimizer_compare",
+                "stacked")  # fmt: skip
     assert set(sections) <= set(result)
     assert result["data"] == {"name": "synthetic", "synthetic": True, "n_train": 60_000,
                               "n_test": 10_000}  # fmt: skip
@@ -334,9 +467,47 @@ def test_quick_run_rows(result):
 
 
 @pytest.mark.slow
+def test_quick_run_optimizer_and_stacked_rows(result):
+    opt = {r["optimizer"]: r for r in result["optimizers"]}
+    assert list(opt) == ["sgd", "momentum", "adam"]
+    for r in opt.values():
+        assert _positive(r["seconds"]) and math.isfinite(r["final_loss"])
+    compare = {r["id"]: r for r in result["optimizer_compare"]}
+    for name in ("SGD", "Momentum", "AdaGrad", "Adam"):
+        for impl, dtype in (("xpnet", "float32"), ("book", "float64")):
+            row = compare[f"compare-{impl}-{name}/numpy:cpu/{dtype}"]
+            assert _positive(row["seconds"]) and row["steps"] == 50
+            assert math.isfinite(row["final_loss"])
+    stacked = {r["id"]: r for r in result["stacked"]}
+    expected = ["stacked-steps/numpy:cpu/float32/k16", "stacked-steps/numpy:cpu/float32/k64",
+                "sequential-steps/numpy:cpu/float32/k16", "stacked-sweep/numpy:cpu/float32/k16",
+                "sequential-sweep/numpy:cpu/float32/k16"]  # fmt: skip
+    if _torch_installed():
+        expected += ["stacked-steps/torch:cpu/float32/k16", "stacked-sweep/torch:cpu/float32/k16"]
+    assert set(expected) <= set(stacked)
+    steps = stacked["stacked-steps/numpy:cpu/float32/k64"]
+    assert steps["steps"] == 25 and steps["models"] == 64  # T(50) - T(25)
+    assert steps["floor_seconds_per_model_step"] == pytest.approx(
+        step_flops(100, 50) / result["matmul"]["numpy:cpu/float32"]["gemm_gflops"] / 1e9
+    )
+    assert stacked["stacked-sweep/numpy:cpu/float32/k16"]["steps"] == 50
+    names = {r["name"] for r in result["ratios"]}
+    assert {"momentum/sgd", "adam/sgd", "book/xpnet", "stacked/sequential steps",
+            "stacked/sequential sweep", "stacked step/floor",
+            "k64/k16 per model"} <= names  # fmt: skip
+
+
+@pytest.mark.slow
 def test_quick_run_ratios_are_quotients_of_its_rows(result):
+    stacked = {r["id"]: r for r in result["stacked"]}
+    for r in result["ratios"]:
+        if r["numerator"] in stacked and r["name"] != "stacked step/floor":
+            num, den = stacked[r["numerator"]], stacked[r["denominator"]]
+            key = "seconds" if r["name"].startswith("stacked/") else "seconds_per_model_step"
+            assert r["value"] == pytest.approx(num[key] / den[key])
     every = [r for k in ("training", "numerical_gradient", "scaling", "closure_gradient",
-                         "under_load") for r in result[k]]  # fmt: skip
+                         "under_load", "optimizers", "optimizer_compare")
+             for r in result[k]]  # fmt: skip
     seconds = {r["id"]: r["seconds"] for r in every}
     seconds.update({f"floor/{k}": v["floor_seconds"] for k, v in result["matmul"].items()})
     names = {r["name"] for r in result["ratios"]}
@@ -345,7 +516,8 @@ def test_quick_run_ratios_are_quotients_of_its_rows(result):
     if _torch_installed():
         assert "xpnet/pytorch" in names
     for r in result["ratios"]:
-        assert r["value"] == pytest.approx(seconds[r["numerator"]] / seconds[r["denominator"]])
+        if r["numerator"] not in stacked:
+            assert r["value"] == pytest.approx(seconds[r["numerator"]] / seconds[r["denominator"]])
 
 
 @pytest.mark.slow
@@ -356,3 +528,13 @@ def test_peak_rss_of_the_train_script():
     assert p["returncode"] == 0, p["stderr"]
     assert _positive(p["peak_rss_mib"])
     assert p["stdout"].splitlines()[-1].startswith("final: train acc")
+
+
+@pytest.mark.slow
+def test_peak_rss_of_a_stacked_sweep(tmp_path):
+    from benchmarks.sections import peak_rss
+
+    p = peak_rss("mnist-sample", 5, "sweep", ("--lr", "0.1", "0.2", "--out", str(tmp_path)))
+    assert p["returncode"] == 0, p["stderr"]
+    assert _positive(p["peak_rss_mib"])
+    assert (tmp_path / "results.jsonl").read_text().count("\n") == 2
