@@ -392,16 +392,21 @@ def test_user_thread_variables_win(blas, monkeypatch):
 def test_busy_machine_gets_one_thread_idle_machine_every_core(blas, monkeypatch):
     import os
 
+    from xpnet import _threads
     from xpnet._threads import blas_threads, choose_blas_threads
 
     cores = len(os.sched_getaffinity(0))
-    monkeypatch.setattr(os, "getloadavg", lambda: (cores + 4.0, 0.0, 0.0))
+    monkeypatch.setattr(_threads._busy_now, "update", lambda: cores + 4.0)
     assert choose_blas_threads(1e12) == 1
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(_threads._busy_now, "update", lambda: 0.0)
     assert choose_blas_threads(1e12) == cores
     with blas_threads(1e12) as n:  # never above the count already in force
         assert n == min(cores, 2)
         assert set(_blas_threads()) == {min(cores, 2)}
+    # without /proc/stat, the load average less our own share decides
+    monkeypatch.setattr(_threads._busy_now, "update", lambda: None)
+    monkeypatch.setattr(os, "getloadavg", lambda: (cores + 4.0, 0.0, 0.0))
+    assert choose_blas_threads(1e12) == 1
 
 
 def test_session_limit_and_restore(blas):

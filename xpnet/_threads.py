@@ -75,13 +75,62 @@ class _OwnLoad:
 _own_load = _OwnLoad()
 
 
+class _BusyNow:
+    """CPUs other processes used since the last look, from ``/proc/stat`` (Linux).
+
+    The load average lags a new competitor by about a minute; this follows it within one
+    look. The first look samples for :data:`_FIRST_SAMPLE_S`; later looks measure the time
+    since the previous one (at least :data:`_MIN_WINDOW_S`, else the last figure stands).
+    """
+
+    def __init__(self) -> None:
+        self.last: tuple[float, float, float] | None = None
+        self.value = 0.0
+
+    @staticmethod
+    def _read() -> tuple[float, float, float] | None:
+        try:
+            with open("/proc/stat", "rb") as fh:
+                fields = fh.readline().split()[1:]
+        except OSError:
+            return None
+        ticks = [int(v) for v in fields]
+        busy = sum(ticks) - ticks[3] - (ticks[4] if len(ticks) > 4 else 0)  # less idle, iowait
+        return time.monotonic(), busy / _CLOCK_TICKS, time.process_time()
+
+    def update(self) -> float | None:
+        now = self._read()
+        if now is None:
+            return None
+        if self.last is None:
+            self.last = now
+            time.sleep(_FIRST_SAMPLE_S)
+            now = self._read()
+        wall = now[0] - self.last[0]
+        if wall >= _MIN_WINDOW_S:
+            others = (now[1] - self.last[1]) - (now[2] - self.last[2])
+            self.value = max(0.0, others / wall)
+            self.last = now
+        return self.value
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_FIRST_SAMPLE_S = 0.05
+_MIN_WINDOW_S = 0.05
+_busy_now = _BusyNow()
+
+
 def _others_load() -> float:
-    """Runnable threads of other processes: the load average less our own share."""
+    """CPUs other processes keep busy: what ``/proc/stat`` showed since the last look (it
+    follows a change at once, where the load average still remembers the last minute,
+    our own earlier work included), else the load average less our own share."""
+    now = _busy_now.update()
+    if now is not None:
+        return now
     try:
-        load = os.getloadavg()[0]
+        return max(0.0, os.getloadavg()[0] - _own_load.update())
     except OSError:  # no load figure on this platform: assume an idle machine
         return 0.0
-    return max(0.0, load - _own_load.update())
 
 
 def choose_blas_threads(flops_per_call: float | None = None) -> int | None:

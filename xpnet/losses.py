@@ -106,7 +106,7 @@ def softmax_cross_entropy(logits: Any, t: Any, /, *, xp: Any = None) -> Any:
     return softmax_cross_entropy_stats(logits, t)[0]
 
 
-def softmax_cross_entropy_stats(logits: Any, t_onehot: Any) -> tuple[Any, Any]:
+def softmax_cross_entropy_stats(logits: Any, t_onehot: Any, *, xp: Any = None) -> tuple[Any, Any]:
     """Mean cross-entropy over the rows and ``softmax(logits)``, from one log-sum-exp.
 
     The one cross-entropy of xpnet: :func:`softmax_cross_entropy`, the nets' loss, their
@@ -122,7 +122,7 @@ def softmax_cross_entropy_stats(logits: Any, t_onehot: Any) -> tuple[Any, Any]:
     loss : array (...,), mean over the N rows (0-d for one batch)
     probs : array (..., N, C)
     """
-    xp = array_namespace(logits)
+    xp = array_namespace(logits) if xp is None else xp
     shifted = logits - xp.max(logits, axis=-1, keepdims=True)
     e = xp.exp(shifted)
     s = xp.sum(e, axis=-1, keepdims=True)

@@ -12,64 +12,77 @@ Raw ``uint8`` pixels may come with ``scale`` (1/255): the first layer multiplies
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 from array_api_compat import array_namespace
 
-from .functions import relu, relu_grad_from_output, sigmoid_grad_from_output
+from .functions import relu, sigmoid_grad_from_output
 from .losses import softmax_cross_entropy_stats
 
 __all__ = ["ACTIVATIONS", "correct_count", "forward", "loss_and_grads", "param_names"]
 
 
-def _sigmoid_tanh(x: Any) -> Any:
+def _sigmoid_tanh(x: Any, xp: Any) -> Any:
     """The nets' sigmoid, ``0.5 * tanh(0.5 * x) + 0.5``: 4 array operations against the
     public :func:`~xpnet.sigmoid`'s 7 (and a third of its time on NumPy), with an absolute
     error within eps. Training needs no more; the public function also keeps a few ulp of
     *relative* accuracy in the lower tail, where this form rounds to 0 below about -40."""
-    return 0.5 * array_namespace(x).tanh(0.5 * x) + 0.5
+    return 0.5 * xp.tanh(0.5 * x) + 0.5
+
+
+def _sigmoid_grad(s: Any, xp: Any) -> Any:
+    return sigmoid_grad_from_output(s)
+
+
+def _relu(x: Any, xp: Any) -> Any:
+    return relu(x, xp=xp)
+
+
+def _relu_grad(y: Any, xp: Any) -> Any:
+    """1 where the output is positive: 2 operations (the public :func:`~xpnet.relu_grad`
+    also carries NaN through, which backprop need not: a NaN loss stops training)."""
+    return xp.astype(y > 0, y.dtype)
 
 
 #: Hidden activations and their derivatives from their own outputs (backprop keeps the
 #: outputs from the forward pass, so it need not evaluate the activation again).
-ACTIVATIONS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
-    "sigmoid": (_sigmoid_tanh, sigmoid_grad_from_output),
-    "relu": (relu, relu_grad_from_output),
+ACTIVATIONS: dict[str, tuple[Callable[[Any, Any], Any], Callable[[Any, Any], Any]]] = {
+    "sigmoid": (_sigmoid_tanh, _sigmoid_grad),
+    "relu": (_relu, _relu_grad),
 }
 
 
+@functools.cache
 def param_names(n_layers: int) -> tuple[str, ...]:
     """``("W1", "b1", ..., "Wn", "bn")``."""
     return tuple(f"{p}{i}" for i in range(1, n_layers + 1) for p in "Wb")
 
 
-def _mT(x: Any) -> Any:
-    xp = array_namespace(x)
-    return xp.matrix_transpose(x) if x.ndim > 2 else xp.permute_dims(x, (1, 0))
+def _mT(x: Any, xp: Any) -> Any:
+    return x.T if x.ndim == 2 else xp.matrix_transpose(x)
 
 
-def _shared_matmul(x: Any, w: Any) -> Any:
+def _shared_matmul(x: Any, w: Any, xp: Any) -> Any:
     """``x (N, D) @ w (K, D, H)`` as one (N, D) @ (D, K*H) product, shaped (K, N, H).
 
     One large matrix product instead of K small ones (about 12% faster for the chapter's
     sizes and K = 16 on NumPy); no copy when ``w`` is stored with the model axis second,
     as :func:`xpnet.sweeps.stack_params` stores it.
     """
-    xp = array_namespace(w)
     k, d, h = (int(v) for v in w.shape)
     flat = xp.reshape(xp.permute_dims(w, (1, 0, 2)), (d, k * h))
     return xp.permute_dims(xp.reshape(x @ flat, (int(x.shape[0]), k, h)), (1, 0, 2))
 
 
-def _shared_grad(x: Any, dy: Any) -> Any:
+def _shared_grad(x: Any, dy: Any, xp: Any) -> Any:
     """``x (N, D)^T @ dy (K, N, H)`` as one (D, N) @ (N, K*H) product, shaped (K, D, H)
     with the model axis second in memory, as :func:`xpnet.sweeps.stack_params` stores
     weights."""
-    xp = array_namespace(dy)
     k, n, h = (int(v) for v in dy.shape)
     flat = xp.reshape(xp.permute_dims(dy, (1, 0, 2)), (n, k * h))
-    g = xp.reshape(_mT(x) @ flat, (int(x.shape[1]), k, h))
+    g = xp.reshape(_mT(x, xp) @ flat, (int(x.shape[1]), k, h))
     return xp.permute_dims(g, (1, 0, 2))
 
 
@@ -80,6 +93,7 @@ def forward(
     *,
     scale: float | None = None,
     keep: bool = False,
+    xp: Any = None,
 ) -> tuple[Any, list[Any]]:
     """Logits of the stack of layers.
 
@@ -103,19 +117,20 @@ def forward(
     inputs : list of arrays
         The layer inputs when ``keep``, else empty.
     """
+    xp = array_namespace(params["W1"]) if xp is None else xp
     act = ACTIVATIONS[activation][0]
     n = len(params) // 2
     kept = [x] if keep else []
     h = x
     for i in range(1, n + 1):
         w = params[f"W{i}"]
-        a = _shared_matmul(h, w) if h.ndim == 2 and w.ndim == 3 else h @ w
+        a = _shared_matmul(h, w, xp) if h.ndim == 2 and w.ndim == 3 else h @ w
         if i == 1 and scale is not None:
             a = a * scale
         a = a + params[f"b{i}"]
         if i == n:
             return a, kept
-        h = act(a)
+        h = act(a, xp)
         if keep:
             kept.append(h)
     raise ValueError("params hold no layer")
@@ -166,8 +181,8 @@ def loss_and_grads(
     grads : dict, the params' shapes
     """
     xp = array_namespace(params["W1"])
-    logits, inputs = forward(params, x, activation, scale=scale, keep=True)
-    loss, probs = softmax_cross_entropy_stats(logits, t_onehot)
+    logits, inputs = forward(params, x, activation, scale=scale, keep=True, xp=xp)
+    loss, probs = softmax_cross_entropy_stats(logits, t_onehot, xp=xp)
     decays = not (isinstance(weight_decay, int | float) and weight_decay == 0)
     if decays:
         loss = loss + decay_term(params, weight_decay)
@@ -181,12 +196,12 @@ def loss_and_grads(
         if i == 1 and scale is not None:  # scale the (N, H) factor, not the (D, H) product
             dy = dy * scale
         z = inputs[i - 1]
-        g_w = _shared_grad(z, dy) if z.ndim == 2 and dy.ndim == 3 else _mT(z) @ dy
+        g_w = _shared_grad(z, dy, xp) if z.ndim == 2 and dy.ndim == 3 else _mT(z, xp) @ dy
         if decays:
             g_w = g_w + (step * weight_decay) * w
         grads[f"W{i}"], grads[f"b{i}"] = g_w, g_b
         if i > 1:
-            dy = (dy @ _mT(w)) * grad_out(inputs[i - 1])
+            dy = (dy @ _mT(w, xp)) * grad_out(inputs[i - 1], xp)
     return loss, {k: grads[k] for k in param_names(n)}
 
 
@@ -203,7 +218,7 @@ def correct_count(
     ``labels`` are integers (N,); the count stays on the device.
     """
     xp = array_namespace(params["W1"])
-    logits, _ = forward(params, x, activation, scale=scale)
+    logits, _ = forward(params, x, activation, scale=scale, xp=xp)
     pred = xp.argmax(logits, axis=-1)
     # count_nonzero: the default integer dtype (int32 under JAX without x64)
     return xp.count_nonzero(pred == xp.astype(labels, pred.dtype), axis=-1)

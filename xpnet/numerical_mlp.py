@@ -103,7 +103,7 @@ def _structured(params, x, t, activation, h, max_bytes):
     def rest(a: Any, first: int) -> Any:
         """Logits from layer ``first``'s pre-activation (..., N, H_first)."""
         for i in range(first + 1, n + 1):
-            a = act(a) @ params[f"W{i}"] + params[f"b{i}"]
+            a = act(a, xp) @ params[f"W{i}"] + params[f"b{i}"]
         return a
 
     grads: dict[str, Any] = {}
@@ -128,7 +128,7 @@ def _structured(params, x, t, activation, h, max_bytes):
                     )  # (u, C)
                     logits = a + shift[:, None, :, :] * eye[None, :, None, :]
                 else:
-                    delta = act(a[None, :, j0:j1] + shift) - inputs[layer][None, :, j0:j1]
+                    delta = act(a[None, :, j0:j1] + shift, xp) - inputs[layer][None, :, j0:j1]
                     delta = xp.permute_dims(delta, (0, 2, 1))[..., None]  # (m, u, N, 1)
                     w_next = params[f"W{layer + 1}"][j0:j1, :][:, None, :]  # (u, 1, H')
                     logits = rest(pre[layer] + delta * w_next, layer + 1)

@@ -216,22 +216,23 @@ def train(
 
     bar = progress_bar(total=iters, initial=start_step, disable=not progress, unit="step",
                        desc="train")  # fmt: skip
-    w1 = net.params["W1"]
-    flops = 2 * batch_size * int(w1.shape[-2]) * int(w1.shape[-1])  # the largest step matmul
     start = time.perf_counter()
-    with bar, warnings.catch_warnings(), blas_threads(flops):
+    with bar, warnings.catch_warnings():
         warnings.simplefilter("ignore", PrecisionWarning)  # warned once above
         for first, idx_host in batch_chunks(seed, n_train, batch_size, interval, iters,
                                             start_step):  # fmt: skip
             idx = b.asarray(idx_host)
-            for i in range(idx_host.shape[0]):
-                step = first + i
-                pending.append(one_step(*batch_of(idx[i, ...])))
-                if step % interval == 0 or step == iters - 1:
-                    _evaluate(net, history, step, pending, x_dev, t_dev, test, scale)
-                    bar.set_postfix_str(_postfix(history), refresh=False)
-                    if on_epoch is not None:
-                        on_epoch(history)
+            # BLAS threads decided per epoch by what else the machine is doing: every core
+            # when it is idle, one when another process competes (see xpnet._threads)
+            with blas_threads():
+                for i in range(idx_host.shape[0]):
+                    step = first + i
+                    pending.append(one_step(*batch_of(idx[i, ...])))
+                    if step % interval == 0 or step == iters - 1:
+                        _evaluate(net, history, step, pending, x_dev, t_dev, test, scale)
+                        bar.set_postfix_str(_postfix(history), refresh=False)
+                        if on_epoch is not None:
+                            on_epoch(history)
             bar.update(idx_host.shape[0])
         _read_losses(history, pending)
         b.synchronize()
