@@ -118,6 +118,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="time only the CUDA rows (no CPU row, no chapter loop); exit 1 without a GPU",
     )
+    add(
+        "--dask",
+        action="store_true",
+        help="also a 32-config sweep in-process, on --dask local:1 and local:2 (xpnet[dask])",
+    )
     add("--out", type=Path, metavar="PATH", help="write every number as JSON")
     args = p.parse_args(argv)
     if args.gpu_only and (args.include_strict or args.peak_rss):
@@ -247,11 +252,24 @@ def main(argv: list[str] | None = None) -> int:
             with tempfile.TemporaryDirectory() as tmp:
                 lrs = ("--lr", *(f"{v:.6g}" for v in learning_rates(16)), "--out", tmp)
                 result["peak_rss_sweep"] = peak_rss(dataset, args.iters, "sweep", lrs)
+    if args.dask and not gpu_only:  # (m) the same sweep on Dask worker processes
+        from benchmarks.dask_bench import dask_rows
+        from xpnet import load_mnist
+
+        sample = load_mnist(normalize=False, dataset="mnist-sample")
+        result["dask"] = section("dask", lambda: dask_rows((*sample[0], *sample[1])))
     result["ratios"] = ratios(result)
     if hasattr(os, "getloadavg"):
         result["machine"]["loadavg_end"] = list(os.getloadavg())
 
     print(report(result))
+    if result.get("dask"):
+        d = result["dask"]
+        print(f"\n(m) {d['configs']} configs x {d['iters']} steps, {d['tasks']} stacks: "
+              f"in-process {d['in_process_s']:.2f} s, local:1 {d['local1_s']:.2f} s, "
+              f"local:{d['workers']} {d['localN_s']:.2f} s; throughput local:{d['workers']} / "
+              f"local:1 {d['speedup_N_over_1']:.2f}x (target >= 1.6), local:1 / in-process "
+              f"{d['overhead_1_over_in_process']:.2f}x (target <= 1.15)")  # fmt: skip
     if args.out is not None:
         args.out.write_text(json.dumps(finite(result), indent=1, allow_nan=False) + "\n")
         print(f"wrote {args.out}")
