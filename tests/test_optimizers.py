@@ -177,3 +177,32 @@ def test_bad_optimizer_arguments_name_what_to_do():
         xpnet.Adam(beta1=1.0)
     with pytest.raises(ValueError, match="not a sgd state .it has beta1, beta2 extra"):
         xpnet.SGD().load_state_dict(xpnet.Adam().state_dict(), {"W1": np.zeros(2)})
+
+
+def test_state_dict_is_a_snapshot_and_loading_copies(backend):
+    params, grads = _problem(seed=4, steps=3)
+    dev = {k: backend.asarray(v) for k, v in params.items()}
+    opt = get_optimizer("momentum", lr=0.1)
+    opt.update(dev, {k: backend.asarray(v) for k, v in grads[0].items()})
+    state = opt.state_dict()
+    before = {k: v.copy() for k, v in state.items()}
+    opt.update(dev, {k: backend.asarray(v) for k, v in grads[1].items()})
+    for k in state:
+        np.testing.assert_array_equal(state[k], before[k])
+    other = get_optimizer("momentum", lr=0.1)
+    other.load_state_dict(state, dev)
+    other.update(dev, {k: backend.asarray(v) for k, v in grads[2].items()})
+    for k in state:
+        np.testing.assert_array_equal(state[k], before[k])
+
+
+def test_changing_lr_between_updates_takes_effect():
+    p = {"W1": np.ones(3)}
+    opt = xpnet.SGD(lr=0.1)
+    opt.update(p, {"W1": np.ones(3)})
+    opt.lr = 0.5  # a schedule
+    opt.update(p, {"W1": np.ones(3)})
+    np.testing.assert_allclose(p["W1"], 1 - 0.1 - 0.5, rtol=1e-15)
+    assert opt.hyper["lr"] == 0.5
+    with pytest.raises(ValueError, match="lr must be a positive finite number"):
+        opt.lr = -1.0

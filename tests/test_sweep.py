@@ -142,3 +142,31 @@ def test_grid_and_sample():
 def test_bad_configs_are_named(config, message, data):
     with pytest.raises(ValueError, match=message):
         sweep([config], *data, backend="numpy", iters=1)
+
+
+def test_output_size_follows_the_labels_and_labels_are_checked():
+    x, t = _blobs(120, classes=3)
+    rec = sweep([{"lr": 0.5}], x, t, iters=5, batch_size=20, backend="numpy", dtype="float64")[0]
+    ref = xpnet.train(xpnet.TwoLayerNet(32, 50, 3, backend="numpy", dtype="float64", seed=0),
+                      x, t, iters=5, batch_size=20, lr=0.5, seed=0)  # fmt: skip
+    assert rec.history.loss == pytest.approx(ref.loss, rel=1e-12)
+    with pytest.raises(ValueError, match="t_train has labels from -1"):
+        sweep([{}], x, t - 1, iters=2, batch_size=20, backend="numpy", output_size=3)
+    with pytest.raises(ValueError, match="eval_interval must be a positive integer, got 0"):
+        sweep([{}], x, t, iters=2, batch_size=20, backend="numpy", eval_interval=0)
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ({"weight_decay": -5.0}, "weight_decay must be a number >= 0"),
+    ({"weight_init_std": "hee"}, "weight_init_std must be a positive number or one of"),
+    ({"hidden_sizes": (10, 0)}, "hidden sizes must be positive integers"),
+])  # fmt: skip
+def test_configs_are_checked_before_any_group_trains(config, message, data):
+    with pytest.raises(ValueError, match=message):
+        sweep([{"lr": 0.1}, config], *data, backend="numpy", iters=1)
+
+
+def test_sample_keeps_layer_tuples_fixed():
+    s = sample(3, seed=0, hidden_sizes=(100, 100), lr=(0.01, 0.1))
+    assert all(c["hidden_sizes"] == (100, 100) for c in s)
+    assert all(0.01 <= c["lr"] <= 0.1 for c in s)

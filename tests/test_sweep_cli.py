@@ -178,3 +178,12 @@ def test_ctrl_c_keeps_what_finished(tmp_path):
     assert (
         err.strip().splitlines()[-1].startswith(f"xpnet-sweep: interrupted; {kept} of 4 configs")
     )
+
+
+def test_rerun_with_other_settings_in_the_same_out_is_refused(tmp_path, capsys):
+    out = ["--out", str(tmp_path / "o"), "--lr", "0.1"]
+    assert sweep_main([*SMALL, *out]) == 0
+    with pytest.raises(SystemExit) as info:
+        sweep_main([*SMALL[:2], "--iters", "90", "--batch-size", "50", "--quiet", *out])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "iters 60 -> 90" in err and "another --out" in err

@@ -56,6 +56,14 @@ class Optimizer:
         self.state: dict[str, dict[str, Any]] = {s: {} for s in self.SLOTS}
         self._dev_hyper: dict[str, Any] | None = None
 
+    def __setattr__(self, key: str, value: Any) -> None:
+        if key in type(self).HYPER and "hyper" in self.__dict__:  # opt.lr = ... (schedules)
+            _check_hyper(key, value)
+            self.hyper[key] = value
+            self._dev_hyper = None  # rebuilt, on the device, at the next update
+        else:
+            super().__setattr__(key, value)
+
     def __getattr__(self, key: str) -> Any:  # opt.lr, opt.momentum as in the book
         hyper = self.__dict__.get("hyper", {})
         if key in hyper:
@@ -95,10 +103,10 @@ class Optimizer:
         """
         out: dict[str, np.ndarray] = {"iter": np.array(self.iter, dtype=np.int64)}
         for k, v in self.hyper.items():
-            out[k] = np.asarray(v if isinstance(v, int | float) else to_numpy(v), np.float64)
+            out[k] = np.array(v if isinstance(v, int | float) else to_numpy(v), np.float64)
         for slot, arrays in self.state.items():
-            for key, a in arrays.items():
-                out[f"{slot}.{key}"] = to_numpy(a)
+            for key, a in arrays.items():  # a copy: the live state keeps changing
+                out[f"{slot}.{key}"] = np.array(to_numpy(a), copy=True)
         return out
 
     def load_state_dict(self, state: dict[str, Any], params: dict[str, Any]) -> None:
@@ -132,8 +140,8 @@ class Optimizer:
                         f"optimizer state {slot}.{key} has shape {np.shape(host)}, "
                         f"the parameter {tuple(p.shape)}"
                     )
-                self.state[slot][key] = xp.asarray(
-                    np.asarray(host), dtype=p.dtype, device=device_of(first)
+                self.state[slot][key] = xp.asarray(  # a copy: updates must not reach `state`
+                    np.array(host, copy=True), dtype=p.dtype, device=device_of(first)
                 )
 
 

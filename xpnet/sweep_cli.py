@@ -164,6 +164,27 @@ def _init_value(v: str) -> float | str:
         return v
 
 
+def _check_run(path: Path, run: dict[str, Any]) -> None:
+    """Results in one ``--out`` folder come from one run setting (steps, batch size, data,
+    dtype): the first run writes it to ``run.json``; a rerun that differs is refused."""
+    if path.is_file():
+        try:
+            before = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            before = None
+        if before != run:
+            changed = ", ".join(
+                f"{k} {before.get(k)!r} -> {v!r}" for k, v in run.items()
+                if not isinstance(before, dict) or before.get(k) != v
+            )  # fmt: skip
+            raise ValueError(
+                f"--out {path.parent} holds a sweep run with other settings ({changed}); "
+                "give another --out, or the same settings to resume it"
+            )
+        return
+    path.write_text(json.dumps(run, indent=1) + "\n")
+
+
 def read_results(path: Path) -> dict[str, SweepRecord]:
     """Finished configs in ``results.jsonl`` by :func:`config_key`; a torn last line (a
     killed write) is ignored."""
@@ -258,7 +279,7 @@ def sweep_main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     prog = "xpnet-sweep"
     try:
-        for flag in ("iters", "batch_size", "seeds"):
+        for flag in ("iters", "batch_size", "seeds", "eval_interval", "max_models"):
             if getattr(args, flag) is not None and getattr(args, flag) < 1:
                 raise ValueError(f"--{flag.replace('_', '-')} must be a positive integer")
         if args.iters is None:
@@ -275,6 +296,14 @@ def sweep_main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError, BackendError) as exc:
         parser.exit(2, f"{prog}: error: {exc}\n")
     results_path = args.out / "results.jsonl"
+    run = {"iters": args.iters, "batch_size": args.batch_size,
+           "eval_interval": args.eval_interval, "dataset": args.dataset,
+           "data_dir": None if args.data_dir is None else str(args.data_dir),
+           "dtype": backend.dtype_name}  # fmt: skip
+    try:
+        _check_run(args.out / "run.json", run)
+    except (ValueError, OSError) as exc:
+        parser.exit(2, f"{prog}: error: {exc}\n")
     done = read_results(results_path)
     todo = [i for i, k in enumerate(keys) if k not in done]
     print(

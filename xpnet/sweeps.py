@@ -3,9 +3,11 @@
 Configs that can share arrays (same layer sizes, activation and optimizer kind) train as
 one model whose parameters carry a leading model axis: ``W1`` of shape (K, D, H). Their
 per-model hyperparameters (learning rate, weight decay, momentum, ...) become arrays of
-shape (K, 1, 1), and every member computes exactly what :func:`xpnet.train` computes for
-that config alone: the same initial weights (host RNG, the config's seed), the same batches
-(configs with one seed share each batch), the same updates.
+shape (K, 1, 1), and every member computes what :func:`xpnet.train` computes for that
+config alone (in float64 to the last bits; in float32 hyperparameters that differ across
+members are rounded to float32, as arrays, where a single run keeps them as Python
+floats): the same initial weights (host RNG, the config's seed), the same batches (configs
+with one seed share each batch), the same updates.
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ from ._progress import progress as progress_bar
 from ._threads import blas_threads
 from .backends import Backend, get_backend, to_numpy
 from .mlp import ACTIVATIONS, correct_count, loss_and_grads
-from .nets import EVAL_CHUNK, init_params
+from .nets import EVAL_CHUNK, init_params, init_std
 from .optimizers import OPTIMIZERS, SGD, get_optimizer
 from .scaling import input_scale
-from .training import TrainHistory, _check_args, batch_chunks, is_runaway
+from .training import TrainHistory, _check_args, _check_labels, batch_chunks, is_runaway
 
 __all__ = [
     "DEFAULTS",
@@ -56,6 +58,10 @@ DEFAULTS: dict[str, Any] = {
 
 #: Default memory bound of one stacked group (parameters, optimizer state, activations).
 DEFAULT_MAX_BYTES = 1 << 30
+
+#: Config keys :func:`sample` may draw from a (low, high) range.
+_CONTINUOUS = {"lr", "weight_decay", "weight_init_std", "momentum", "beta1", "beta2",
+               "decay_rate"}  # fmt: skip
 
 _KEYS = set(DEFAULTS) | {"hidden_size"} | {h for c in OPTIMIZERS.values() for h in c.HYPER}
 
@@ -128,6 +134,12 @@ def normalize(config: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(
             f"activation must be one of {sorted(ACTIVATIONS)}, got {c['activation']!r}"
         )
+    if not c["hidden_sizes"] or min(c["hidden_sizes"]) < 1:
+        raise ValueError(f"hidden sizes must be positive integers, got {c['hidden_sizes']}")
+    wd = c["weight_decay"]
+    if not (_is_number(wd) and math.isfinite(wd) and wd >= 0):
+        raise ValueError(f"weight_decay must be a number >= 0, got {wd!r}")
+    init_std(c["weight_init_std"], 1)  # a positive number or a known name, checked now
     return c
 
 
@@ -155,8 +167,10 @@ def grid(**lists: Any) -> list[dict[str, Any]]:
 
 
 def sample(n: int, *, seed: int = 0, **space: Any) -> list[dict[str, Any]]:
-    """``n`` random configs: a list is a choice, a ``(low, high)`` tuple of positive
-    numbers is log-uniform between them (``lr=(1e-3, 1.0)``), anything else is fixed."""
+    """``n`` random configs: a list is a choice; for a continuous hyperparameter (``lr``,
+    ``weight_decay``, ``momentum``, ...) a ``(low, high)`` tuple of positive numbers is
+    log-uniform between them (``lr=(1e-3, 1.0)``); anything else is fixed
+    (``hidden_sizes=(100, 100)`` is two layers)."""
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(int(n)):
@@ -165,7 +179,10 @@ def sample(n: int, *, seed: int = 0, **space: Any) -> list[dict[str, Any]]:
             if isinstance(v, list):
                 c[k] = v[int(rng.integers(len(v)))]
             elif (
-                isinstance(v, tuple) and len(v) == 2 and all(isinstance(e, int | float) for e in v)
+                k in _CONTINUOUS
+                and isinstance(v, tuple)
+                and len(v) == 2
+                and all(_is_number(e) for e in v)
             ):
                 lo, hi = float(v[0]), float(v[1])
                 if not 0 < lo <= hi:
@@ -240,6 +257,7 @@ def sweep(
     progress: bool = False,
     on_result: Callable[[int, SweepRecord], None] | None = None,
     client: Any = None,
+    output_size: int | None = None,
 ) -> list[SweepRecord]:
     """Train every config; configs that can share arrays train as one stacked model.
 
@@ -262,6 +280,9 @@ def sweep(
         ``on_result(index, record)`` as each config finishes (its group's end).
     client : dask.distributed.Client, optional
         Run the groups as tasks on a Dask cluster (see :mod:`xpnet.distributed`).
+    output_size : int, optional
+        Outputs of every net; default the one-hot width of ``t_train`` or its largest
+        label + 1 (10 for MNIST), as :class:`xpnet.TwoLayerNet` would be built for it.
 
     Returns
     -------
@@ -275,7 +296,13 @@ def sweep(
     if dtype is not None and isinstance(backend, Backend):
         b = b.with_dtype(dtype)
     itemsize = b.xp.finfo(b.float_dtype).bits // 8
-    classes = _classes(t_train)
+    if eval_interval is not None and (int(eval_interval) != eval_interval or eval_interval < 1):
+        raise ValueError(f"eval_interval must be a positive integer, got {eval_interval!r}")
+    classes = _classes(t_train, output_size)
+    probe = _LabelProbe(classes)
+    _check_labels(probe, t_train, "t_train")
+    if t_test is not None:
+        _check_labels(probe, t_test, "t_test")
     groups = plan_groups(
         configs,
         input_size=int(x_train.shape[1]),
@@ -326,11 +353,21 @@ def sweep(
     return results  # type: ignore[return-value]
 
 
-def _classes(t: Any) -> int:
+def _classes(t: Any, output_size: int | None = None) -> int:
+    """The nets' output size: given, else the one-hot width or the largest label + 1."""
+    if output_size is not None:
+        return int(output_size)
     if t.ndim == 2:
         return int(t.shape[1])
     host = to_numpy(t)
-    return max(10, int(host.max()) + 1) if host.size else 10
+    return int(host.max()) + 1 if host.size else 1
+
+
+@dataclass
+class _LabelProbe:
+    """What :func:`xpnet.training._check_labels` needs of a net: its output size."""
+
+    output_size: int
 
 
 @dataclass
@@ -369,10 +406,13 @@ def device_data(
     *,
     backend: Backend | str | None = None,
     dtype: str | None = None,
+    output_size: int | None = None,
 ) -> DeviceData:
     """Move a data set to a backend's device once, for several :func:`run_group` calls."""
     b = backend if isinstance(backend, Backend) else get_backend(backend, None, dtype)
-    return _to_device(b, x_train, t_train, x_test, t_test, _classes(t_train))
+    if dtype is not None and isinstance(backend, Backend):
+        b = b.with_dtype(dtype)
+    return _to_device(b, x_train, t_train, x_test, t_test, _classes(t_train, output_size))
 
 
 def _per_model(values: list[float], like: Any, b: Backend) -> Any:
