@@ -95,7 +95,8 @@ class _BusyNow:
         except OSError:
             return None
         ticks = [int(v) for v in fields]
-        busy = sum(ticks) - ticks[3] - (ticks[4] if len(ticks) > 4 else 0)  # less idle, iowait
+        # user..steal; guest time is counted in user already. Less idle and iowait.
+        busy = sum(ticks[:8]) - ticks[3] - (ticks[4] if len(ticks) > 4 else 0)
         return time.monotonic(), busy / _CLOCK_TICKS, time.process_time()
 
     def update(self) -> float | None:
