@@ -217,13 +217,13 @@ _KEEP = 2
 
 
 def _worker_data(token: str, arrays: tuple, backend_name: str | None,
-                 dtype: str | None) -> DeviceData:  # fmt: skip
-    key = (token, backend_name, dtype)
+                 dtype: str | None, output_size: int | None = None) -> DeviceData:  # fmt: skip
+    key = (token, backend_name, dtype, output_size)
     with _DEVICE_DATA_LOCK:
         if key in _DEVICE_DATA:
             _DEVICE_DATA.move_to_end(key)
             return _DEVICE_DATA[key]
-        data = device_data(*arrays, backend=backend_name, dtype=dtype)
+        data = device_data(*arrays, backend=backend_name, dtype=dtype, output_size=output_size)
         _DEVICE_DATA[key] = data
         while len(_DEVICE_DATA) > _KEEP:
             _DEVICE_DATA.popitem(last=False)
@@ -233,7 +233,7 @@ def _worker_data(token: str, arrays: tuple, backend_name: str | None,
 def _run_group_task(
     configs: list[dict[str, Any]], arrays: tuple, token: str, *,
     backend_name: str | None, dtype: str | None, iters: int, batch_size: int,
-    eval_interval: int | None,
+    eval_interval: int | None, output_size: int | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """One Dask task: a stacked group trained on this worker, as plain dicts.
 
@@ -241,7 +241,7 @@ def _run_group_task(
     ``{"error": line}``: it would fail the same way on any worker, so it is not retried.
     Anything else (out of memory, a backend that cannot start) raises, and Dask retries it.
     """
-    data = _worker_data(token, arrays, backend_name, dtype)
+    data = _worker_data(token, arrays, backend_name, dtype, output_size)
     try:
         records = run_group(configs, data, iters=iters, batch_size=batch_size,
                             eval_interval=eval_interval)  # fmt: skip
@@ -267,6 +267,7 @@ def sweep_on_dask(
     progress: bool = False,
     on_result: Callable[[int, SweepRecord], None] | None = None,
     retries: int = 3,
+    output_size: int | None = None,
 ) -> list[SweepRecord]:
     """Train the groups as Dask tasks, one task per group.
 
@@ -317,7 +318,8 @@ def sweep_on_dask(
     data_token = tokenize(*host)
     [arrays] = client.scatter([host], broadcast=True, hash=False)
     options = {"backend_name": backend_name, "dtype": dtype, "iters": int(iters),
-               "batch_size": int(batch_size), "eval_interval": eval_interval}  # fmt: skip
+               "batch_size": int(batch_size), "eval_interval": eval_interval,
+               "output_size": output_size}  # fmt: skip
     run_token = tokenize(data_token, options, configs)
 
     live: dict[str, tuple[Any, list[int]]] = {}  # key -> (future, its config indices)

@@ -327,6 +327,7 @@ def sweep(
             eval_interval=eval_interval,
             progress=progress,
             on_result=on_result,
+            output_size=classes,
         )
     results: list[SweepRecord | None] = [None] * len(configs)
     data = _to_device(b, x_train, t_train, x_test, t_test, classes)
