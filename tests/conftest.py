@@ -121,7 +121,7 @@ def _matches(wanted: list[tuple[str, str | None]] | None, spec: Spec) -> bool:
 
 @functools.cache
 def _unavailable(name: str, device: str) -> str | None:
-    """Why this backend cannot run here (probed once per session), or None."""
+    """Why this backend cannot run here (probed once per test run), or None."""
     if name == "jax":
         _jax_x64()
     try:

@@ -198,7 +198,7 @@ def test_precision_flags_change_only_when_asked(monkeypatch):
     before = matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     try:
         _check_precision_flags(matmul, monkeypatch)
-    finally:  # process-wide switches: leave them as the session had them
+    finally:  # process-wide switches: leave them as the test run had them
         matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
 
 
@@ -351,7 +351,7 @@ CHAPTER_MATMUL_FLOPS = 2 * 100 * 784 * 50  # batch 100 through the 784x50 first 
 
 @pytest.fixture
 def blas(monkeypatch):
-    """BLAS at 2 threads (above the session's 1) with no user thread variables."""
+    """BLAS at 2 threads (above the test run's 1) with no user thread variables."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         monkeypatch.delenv(var, raising=False)

@@ -163,7 +163,7 @@ def blas_threads(flops_per_call: float | None = None) -> Iterator[int | None]:
     """Limit BLAS threads for the block, as :func:`choose_blas_threads` decides.
 
     Never raises the count above what is in force when the block starts (an enclosing
-    limit, such as the test session's, stays in force); restores it on exit.
+    limit, such as a test run's, stays in force); restores it on exit.
 
     Parameters
     ----------
@@ -197,7 +197,7 @@ def blas_threads(flops_per_call: float | None = None) -> Iterator[int | None]:
 def limit_blas_threads(threads: int = 1) -> Any:
     """Limit BLAS threads until the returned object's ``restore_original_limits()``.
 
-    For whole sessions such as a test run, where every call is small work. Does nothing
+    For a whole test run, where every call is small work. Does nothing
     (returns None) when the user's environment fixes the count.
 
     Returns
