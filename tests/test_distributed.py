@@ -15,7 +15,7 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from test_sweep import _blobs  # noqa: E402
+from _data import blobs  # noqa: E402
 
 from xpnet.distributed import SweepTaskError, connect, sweep_on_dask  # noqa: E402
 from xpnet.sweeps import grid, normalize, plan_groups, sweep  # noqa: E402
@@ -26,7 +26,7 @@ F64 = {"backend": "numpy", "dtype": "float64"}
 
 @pytest.fixture(scope="module")
 def data():
-    x, t = _blobs(400)
+    x, t = blobs(400, d=32, noise=70)
     return x[:300], t[:300], x[300:], t[300:]
 
 

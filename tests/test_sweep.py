@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _data import blobs
 
 import xpnet
 from xpnet import sweeps as sweep_module
@@ -12,11 +13,7 @@ from xpnet.testing import tolerance
 
 
 def _blobs(n, seed=0, d=32, classes=10):
-    rng = np.random.default_rng(seed)
-    centres = rng.integers(0, 256, size=(classes, d))
-    labels = rng.integers(0, classes, size=n)
-    noise = rng.integers(-70, 70, size=(n, d))
-    return np.clip(centres[labels] + noise, 0, 255).astype(np.uint8), labels.astype(np.int64)
+    return blobs(n, seed=seed, d=d, classes=classes, noise=70)
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _data import blobs
 
 import xpnet
 from xpnet import TrainingDivergedError, TwoLayerNet, train
@@ -12,12 +13,7 @@ from xpnet.testing import tolerance
 
 
 def _blobs(n, seed=0, d=64, classes=10):
-    """Learnable synthetic digits: class centres plus noise, as uint8 pixels."""
-    rng = np.random.default_rng(seed)
-    centres = rng.integers(0, 256, size=(classes, d))
-    labels = rng.integers(0, classes, size=n)
-    noise = rng.integers(-60, 60, size=(n, d))
-    return np.clip(centres[labels] + noise, 0, 255).astype(np.uint8), labels.astype(np.uint8)
+    return blobs(n, seed=seed, d=d, classes=classes, noise=60, label_dtype=np.uint8)
 
 
 @pytest.fixture(scope="module")
