@@ -208,30 +208,66 @@ def test_any_optimizer_trains_the_chapter_net_on_every_backend(backend, data):
 
 
 def test_array_operations_per_training_step_on_torch():
-    """Each torch operation that computes is a kernel launch on a GPU: the chapter's step
-    makes 43 (46 with the public sigmoid's form), attribute reads and views not counted."""
-    pytest.importorskip("torch")
+    """Each torch operation that computes (makes a new tensor, or writes one in place) is a
+    kernel launch on a GPU. The chapter's step makes 33 (30 with relu); the batches are
+    gathered once per block of steps, 9 more operations per block."""
+    torch = pytest.importorskip("torch")
     from torch.overrides import TorchFunctionMode
 
-    views = ("__get__", "permute", "__getitem__")
+    def storages(obj):
+        if isinstance(obj, torch.Tensor):
+            yield obj.untyped_storage().data_ptr()
+        elif isinstance(obj, list | tuple):
+            for o in obj:
+                yield from storages(o)
 
     class Count(TorchFunctionMode):
         calls = 0
 
         def __torch_function__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
             name = getattr(func, "__qualname__", getattr(func, "__name__", ""))
-            Count.calls += not name.endswith(views)
-            return func(*args, **(kwargs or {}))
+            seen = set(storages(args)) | set(storages(list((kwargs or {}).values())))
+            in_place = name.endswith("_") and not name.endswith("__")
+            # views and no-op conversions share their input's storage
+            Count.calls += in_place or any(p not in seen for p in storages(out))
+            return out
 
     b = xpnet.get_backend("torch", "cpu", "float32")
     x, t = _blobs(400, d=784)
+    block = training_module.BATCH_BLOCK_BYTES // (100 * (784 + 10) * 4)
 
-    def calls(iters):
+    def calls(iters, activation):
         Count.calls = 0
-        net = TwoLayerNet(784, 50, 10, backend=b, seed=0)
+        net = xpnet.MultiLayerNet(784, [50], 10, activation=activation, backend=b, seed=0)
         with Count():
             train(net, x, t, iters=iters, batch_size=100, eval_interval=10**6)
         return Count.calls
 
-    per_step = (calls(13) - calls(3)) / 10
-    assert per_step == 43, per_step
+    for activation, expected in (("sigmoid", 33), ("relu", 30)):
+        per_step = calls(4, activation) - calls(3, activation)  # one block: no gather
+        per_block = calls(3 + block, activation) - calls(3, activation) - block * per_step
+        assert (per_step, per_block) == (expected, 9), (activation, per_step, per_block)
+
+
+@pytest.mark.parametrize("shape", [(7,), (3, 7)])
+def test_batch_blocks_yield_each_steps_rows_in_order(backend, shape):
+    """Gathered in blocks (here 2 steps' worth of bytes, so 5 steps make blocks of 2, 2, 1)
+    or not, every step gets exactly its rows, cast to the float dtype."""
+    xp = backend.xp
+    x_host = np.arange(40 * 3, dtype=np.uint8).reshape(40, 3)
+    t_host = np.eye(4)[np.arange(40) % 4]
+    rows = np.random.default_rng(0).integers(0, 40, size=(5, *shape))
+    x, t = backend.asarray(x_host), backend.asarray(t_host, dtype=backend.float_dtype)
+    per_step = int(np.prod(shape)) * (3 + 4) * xp.finfo(backend.float_dtype).bits // 8
+    for max_bytes in (2 * per_step, 10**9):
+        got = list(
+            training_module.batch_blocks(
+                x, t, backend.asarray(rows), backend.float_dtype, max_bytes=max_bytes
+            )
+        )
+        assert len(got) == 5
+        for step, (xb, tb) in enumerate(got):
+            assert xb.dtype == backend.float_dtype
+            np.testing.assert_array_equal(xpnet.to_numpy(xb), x_host[rows[step]])
+            np.testing.assert_array_equal(xpnet.to_numpy(tb), t_host[rows[step]])

@@ -121,13 +121,16 @@ def softmax_cross_entropy_stats(logits: Any, t_onehot: Any, *, xp: Any = None) -
     -------
     loss : array (...,), mean over the N rows (0-d for one batch)
     probs : array (..., N, C)
+        A new array, which the caller may overwrite.
     """
     xp = array_namespace(logits) if xp is None else xp
     shifted = logits - xp.max(logits, axis=-1, keepdims=True)
     e = xp.exp(shifted)
     s = xp.sum(e, axis=-1, keepdims=True)
-    per_row = xp.log(s[..., 0]) - xp.sum(t_onehot * shifted, axis=-1)
-    return xp.mean(per_row, axis=-1), e / s
+    # vecdot: one operation for sum(t * shifted) (and 2x faster than it on NumPy)
+    per_row = xp.log(s[..., 0]) - xp.vecdot(t_onehot, shifted, axis=-1)
+    e /= s  # the probabilities, in place: e is ours
+    return xp.mean(per_row, axis=-1), e
 
 
 def _same_shape(fn: str, y: Any, t: Any) -> None:

@@ -32,7 +32,14 @@ from .mlp import ACTIVATIONS, correct_count, loss_and_grads
 from .nets import EVAL_CHUNK, init_params, init_std
 from .optimizers import OPTIMIZERS, SGD, get_optimizer
 from .scaling import input_scale
-from .training import TrainHistory, _check_args, _check_labels, batch_chunks, is_runaway
+from .training import (
+    TrainHistory,
+    _check_args,
+    _check_labels,
+    batch_blocks,
+    batch_chunks,
+    is_runaway,
+)
 
 __all__ = [
     "DEFAULTS",
@@ -460,7 +467,6 @@ def run_group(
     seed_of = [seeds.index(c["seed"]) for c in configs]
     shared = len(seeds) == 1
     streams = [batch_chunks(s, n_train, batch_size, interval, iters) for s in seeds]
-    rows_of = None if shared else b.asarray(np.asarray(seed_of))
     scale = input_scale(data.x)
 
     records = [SweepRecord(dict(c)) for c in configs]
@@ -468,18 +474,6 @@ def run_group(
     pending: list[Any] = []
     alive = np.ones(k, dtype=bool)
     saved = {n: xp.asarray(v, copy=True) for n, v in params.items()}
-
-    def batch(idx_steps: Any, i: int) -> tuple[Any, Any]:
-        if shared:
-            rows = idx_steps[0][i, ...]
-            xb = xp.take(data.x, rows, axis=0)
-            tb = xp.take(data.t_hot, rows, axis=0)
-        else:  # (S, N) rows per seed -> (K, N, D) batches
-            rows = xp.stack([s[i, ...] for s in idx_steps])
-            rows = xp.reshape(xp.take(rows, rows_of, axis=0), (-1,))
-            xb = xp.reshape(xp.take(data.x, rows, axis=0), (k, batch_size, -1))
-            tb = xp.reshape(xp.take(data.t_hot, rows, axis=0), (k, batch_size, -1))
-        return (xp.astype(xb, dtype) if xb.dtype != dtype else xb), tb
 
     def one_step(xb: Any, tb: Any) -> Any:
         step = sgd_lr if sgd_lr is not None else 1.0
@@ -510,11 +504,12 @@ def run_group(
         warnings.simplefilter("ignore", RuntimeWarning)
         for chunks in zip(*streams, strict=True):
             first_step = chunks[0][0]
-            idx = [b.asarray(c[1]) for c in chunks]
             n_steps = chunks[0][1].shape[0]
-            for i in range(n_steps):
+            # (S, B) rows shared by the stack, or (S, K, B): each model its seed's rows
+            rows = chunks[0][1] if shared else np.stack([c[1] for c in chunks], axis=1)[:, seed_of]
+            for i, (xb, tb) in enumerate(batch_blocks(data.x, data.t_hot, b.asarray(rows), dtype)):
                 step = first_step + i
-                pending.append(one_step(*batch(idx, i)))
+                pending.append(one_step(xb, tb))
                 if step % interval == 0 or step == iters - 1:
                     if _evaluate_group(
                         params,
