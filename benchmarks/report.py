@@ -162,11 +162,12 @@ def report(result: dict[str, Any]) -> str:
              r["gflops"], r["percent_of_gemm"]] for r in result["scaling"]]  # fmt: skip
     out.append(table(["backend", "hidden", "batch", "ms/step", "GFLOP/s", "% GEMM"], rows))
     if result.get("closure_gradient"):
-        out += ["", "(h) chapter-style numerical_gradient(f, x), f = sum(x**2), float64, numpy, "
-                "one element at a time"]  # fmt: skip
-        rows = [[r["impl"], r["n"], r["seconds"], ratio.get(("closure/loop", r["id"])),
-                 r["max_abs_diff"]] for r in result["closure_gradient"]]  # fmt: skip
-        out.append(table(["impl", "elements", "seconds", "/loop", "max|diff|"], rows))
+        out += ["", "(h) chapter-style numerical_gradient(f, x), float64, numpy, one element "
+                "at a time; f = sum(x**2) or x[0] (the loop's own cost)"]  # fmt: skip
+        rows = [[r["impl"], r.get("f", "sum-squares"), r["n"], r["seconds"],
+                 ratio.get(("closure/loop", r["id"])), r["max_abs_diff"]]
+                for r in result["closure_gradient"]]  # fmt: skip
+        out.append(table(["impl", "f", "elements", "seconds", "/loop", "max|diff|"], rows))
     if result.get("under_load"):
         out += ["", "(i) training loop idle and beside one CPU-bound process (the competitor "
                 "column), the chapter's recipe"]  # fmt: skip

@@ -12,7 +12,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -239,30 +239,34 @@ def bench_scaling(bs, hiddens, batches, target_s, matmul) -> list[dict[str, Any]
 def bench_closure_gradient(n: int, repeats: int) -> list[dict[str, Any]]:
     """The chapter-style closure ``xpnet.numerical_gradient(f, x)`` against the chapter's loop.
 
-    ``f = sum(x**2)`` on ``n`` float64 elements, NumPy, one element perturbed at a time
-    (``batched=False``) in both; runs interleaved, median of ``repeats``. ``max_abs_diff``
-    compares the two gradients.
+    ``n`` float64 elements, NumPy, one element perturbed at a time (``batched=False``) in
+    both; two ``f``: ``sum(x**2)`` (the chapter's ``function_2``, whose two calls per
+    element are most of the time) and ``x[0]`` (almost free, so the loop's own cost shows).
+    Runs interleaved, median of ``repeats``; ``max_abs_diff`` compares the two gradients.
     """
     x = np.random.default_rng(0).standard_normal(n)
-
-    def f(v: np.ndarray) -> np.ndarray:
-        return np.sum(v**2)
-
+    functions: dict[str, Callable[[np.ndarray], Any]] = {
+        "sum-squares": lambda v: np.sum(v**2),
+        "first-element": lambda v: v[0],
+    }
     impls = {"xpnet": xpnet.numerical_gradient, "chapter": chapter.numerical_gradient}
-    for fn in impls.values():
-        fn(f, x[:100].copy())  # warm-up
-    runs: dict[str, list[float]] = {k: [] for k in impls}
-    grads: dict[str, np.ndarray] = {}
-    for _ in range(repeats):
-        for k, fn in impls.items():
-            t0 = time.perf_counter()
-            grads[k] = fn(f, x)
-            runs[k].append(time.perf_counter() - t0)
-    diff = float(np.max(np.abs(grads["xpnet"] - grads["chapter"])))
-    return [{"id": f"closure-{k}/numpy:cpu/n{n}", "impl": k, "backend": "numpy",
-             "device": "cpu", "dtype": "float64", "n": n,
-             "seconds": statistics.median(r), "runs": r, "max_abs_diff": diff}
-            for k, r in runs.items()]  # fmt: skip
+    rows = []
+    for f_name, f in functions.items():
+        for fn in impls.values():
+            fn(f, x[:100].copy())  # warm-up
+        runs: dict[str, list[float]] = {k: [] for k in impls}
+        grads: dict[str, np.ndarray] = {}
+        for _ in range(repeats):
+            for k, fn in impls.items():
+                t0 = time.perf_counter()
+                grads[k] = fn(f, x)
+                runs[k].append(time.perf_counter() - t0)
+        diff = float(np.max(np.abs(grads["xpnet"] - grads["chapter"])))
+        rows += [{"id": f"closure-{k}/numpy:cpu/n{n}/{f_name}", "impl": k, "f": f_name,
+                  "backend": "numpy", "device": "cpu", "dtype": "float64", "n": n,
+                  "seconds": statistics.median(r), "runs": r, "max_abs_diff": diff}
+                 for k, r in runs.items()]  # fmt: skip
+    return rows
 
 
 # Runs the command and prints its peak RSS last. A child's ru_maxrss starts at its parent's

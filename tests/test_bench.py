@@ -241,8 +241,9 @@ def _small_result() -> dict:
                                          "gemm_gflops": 20.0}},
         "numerical_gradient": [], "numerical_training": [], "scaling": [],
         "closure_gradient": [
-            row("closure-xpnet/numpy:cpu/n100", 0.25, impl="xpnet", n=100, max_abs_diff=0.0),
-            row("closure-chapter/numpy:cpu/n100", 0.5, impl="chapter", n=100,
+            row("closure-xpnet/numpy:cpu/n100/sum-squares", 0.25, impl="xpnet", n=100,
+                max_abs_diff=0.0),
+            row("closure-chapter/numpy:cpu/n100/sum-squares", 0.5, impl="chapter", n=100,
                 max_abs_diff=0.0),
         ],
         "under_load": [
@@ -279,7 +280,7 @@ def test_report_prints_every_section_with_its_ratio():
     busy = next(line for line in lines if line.startswith("busy "))
     assert busy.split()[4:6] == ["4.5", "3"] and busy.endswith("one matmul process")
     closure = next(line for line in lines if line.startswith("xpnet ") and " 100 " in line)
-    assert closure.split() == ["xpnet", "100", "0.25", "0.5", "0"]
+    assert closure.split() == ["xpnet", "sum-squares", "100", "0.25", "0.5", "0"]
     assert lines[-1] == "skipped cupy:cuda/float32: not installed"
 
 
@@ -371,11 +372,15 @@ def test_machine_description():
 
 def test_closure_gradient_rows():
     rows = {r["id"]: r for r in bench_closure_gradient(300, 1)}
-    assert set(rows) == {"closure-xpnet/numpy:cpu/n300", "closure-chapter/numpy:cpu/n300"}
+    assert set(rows) == {
+        f"closure-{impl}/numpy:cpu/n300/{f}"
+        for impl in ("xpnet", "chapter")
+        for f in ("sum-squares", "first-element")
+    }
     for r in rows.values():
         assert _positive(r["seconds"]) and r["runs"] == [r["seconds"]]
-        # Both take the same central differences of sum(x**2) with h = 1e-4.
-        assert r["max_abs_diff"] <= numerical_atol("float64")
+        # Both take the same central differences with h = 1e-4: the same roundings.
+        assert r["max_abs_diff"] == 0.0
 
 
 def test_competitor_runs_until_the_block_ends():
