@@ -62,6 +62,28 @@ def test_records_equal_the_in_process_sweep(client, data):
     assert sorted(seen) == [(i, c["lr"]) for i, c in enumerate(configs)]
 
 
+def test_halving_reaches_the_tasks_and_matches_in_process(client, data):
+    configs = grid(lr=[0.3, 1.0, 1e6, 0.5, 0.1])
+    got = sweep(configs, *data, client=client, halving=[12, 24], **F64, **KW)
+    ref = sweep(configs, *data, halving=[12, 24], **F64, **KW)
+    # 4 live members -> 2 -> 1; the diverging one goes at the first rung
+    assert sorted(str(r.stopped_at) for r in ref) == ["12", "12", "12", "24", "None"]
+    assert ref[2].diverged and ref[2].stopped_at == 12
+    _same(got, ref)  # stopped_at included
+
+
+def test_the_task_function_passes_halving_to_run_group(data):
+    from xpnet.distributed import _run_group_task
+
+    configs = [normalize(c) for c in grid(lr=[0.3, 1.0])]
+    out = _run_group_task(configs, data, "token-halving", backend_name="numpy",
+                          dtype="float64", halving=[12], **KW)  # fmt: skip
+    assert sorted(str(d["stopped_at"]) for d in out) == ["12", "None"]
+    bad = _run_group_task(configs, data, "token-halving", backend_name="numpy",
+                          dtype="float64", halving=[13], **KW)  # fmt: skip
+    assert bad["error"].startswith("ValueError: halving rung 13 is not an evaluation step")
+
+
 def test_a_failing_config_is_named_and_the_others_finish(client, data):
     good = [normalize(c) for c in grid(lr=[0.3, 1.0, 0.5])]
     # lr -1 passes through sweep_on_dask unchecked: the worker's run_group rejects it

@@ -25,7 +25,20 @@ def data():
 KW = {"iters": 40, "batch_size": 25, "eval_interval": 12}
 
 
+#: Reference train() runs by (backend, device, dtype, config): the core test and the
+#: halving test compare with the same 14 runs, which are slow to dispatch on JAX.
+_REFS: dict[tuple, xpnet.TrainHistory] = {}
+
+
 def _alone(config, data, backend):
+    key = (backend.name, str(backend.device), backend.dtype_name,
+           sweep_module.config_key(config), id(data))  # fmt: skip
+    if key not in _REFS:
+        _REFS[key] = _train_alone(config, data, backend)
+    return _REFS[key]
+
+
+def _train_alone(config, data, backend):
     c = sweep_module.normalize(config)
     net = xpnet.MultiLayerNet(
         int(data[0].shape[1]),
@@ -167,3 +180,148 @@ def test_sample_keeps_layer_tuples_fixed():
     s = sample(3, seed=0, hidden_sizes=(100, 100), lr=(0.01, 0.1))
     assert all(c["hidden_sizes"] == (100, 100) for c in s)
     assert all(0.01 <= c["lr"] <= 0.1 for c in s)
+
+
+# --- successive halving ----------------------------------------------------------------
+
+
+def _truncated(ref, rung):
+    """A train() history cut where halving stops it: losses through the rung step,
+    evaluations through the rung's."""
+    n = ref.eval_steps.index(rung) + 1
+    return {
+        "loss": ref.loss[: rung + 1],
+        "eval_steps": ref.eval_steps[:n],
+        "train_acc": ref.train_acc[:n],
+        "test_acc": ref.test_acc[:n],
+    }
+
+
+def _assert_prefix_of_own_run(rec, ref, rtol):
+    """Survivors equal their own run; stopped configs its first part (as the core test)."""
+    want = _truncated(ref, rec.stopped_at) if rec.stopped_at is not None else ref.as_dict()
+    assert rec.history.eval_steps == want["eval_steps"]
+    assert rec.history.train_acc == want["train_acc"]
+    assert rec.history.test_acc == want["test_acc"]
+    np.testing.assert_allclose(rec.history.loss, want["loss"], rtol=rtol, atol=0)
+
+
+def _expected_stops(refs, rungs, key="test_acc"):
+    """Who stops where, by the rule applied to each config's own run: at each rung the
+    better ceil(n/2) of the running configs go on (accuracy at the rung, then mean loss
+    since the evaluation before, then config order)."""
+    running, stops = list(range(len(refs))), {}
+    for rung in rungs:
+
+        def rank(i, rung=rung):
+            h = refs[i]
+            e = h.eval_steps.index(rung)
+            since = h.eval_steps[e - 1] + 1 if e else 0
+            return (-getattr(h, key)[e], np.mean(h.loss[since : rung + 1]), i)
+
+        ranked = sorted(running, key=rank)
+        keep = ranked[: -(-len(running) // 2)]
+        stops.update((i, rung) for i in ranked[len(keep) :])
+        running = sorted(keep)
+    return [stops.get(i) for i in range(len(refs))]
+
+
+def test_halving_survivors_and_stopped_configs_equal_their_own_train_runs(backend, data):
+    rungs = (12, 24)
+    records = sweep(CONFIGS, *data, backend=backend, halving=rungs, **KW)
+    refs = [_alone(c, data, backend) for c in CONFIGS]
+    for config, rec, ref in zip(CONFIGS, records, refs, strict=True):
+        assert rec.config == sweep_module.normalize(config) and not rec.diverged
+        _assert_prefix_of_own_run(rec, ref, rtol=1e-9)
+    # stacks of 8 (sgd), 4 (adam), 2 (momentum): 8 -> 4 -> 2, 4 -> 2 -> 1, 2 -> 1 -> 1
+    stops = [r.stopped_at for r in records]
+    assert [stops[:8].count(s) for s in (12, 24, None)] == [4, 2, 2]
+    assert [stops[8:12].count(s) for s in (12, 24, None)] == [2, 1, 1]
+    assert [stops[12:].count(s) for s in (12, 24, None)] == [1, 0, 1]
+    groups = ((0, 8), (8, 12), (12, 14))
+    assert stops == [s for a, e in groups for s in _expected_stops(refs[a:e], rungs)]
+
+
+@pytest.mark.parametrize("with_test", [True, False])
+def test_halving_keeps_who_the_ranking_rule_says(with_test, data):
+    b = xpnet.get_backend("numpy", dtype="float64")
+    lrs = [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0]
+    base = {"activation": "relu", "weight_init_std": "he"}
+    configs = grid(lr=lrs, **base)
+    kw = {"iters": 60, "batch_size": 25, "eval_interval": 10}
+    sets = data if with_test else data[:2]
+    records = sweep(configs, *sets, backend=b, halving=[10, 20, 40], **kw)
+    refs = [xpnet.train(xpnet.MultiLayerNet(32, [50], 10, activation="relu",
+                                            weight_init_std="he", backend=b, seed=0),
+                        *sets, lr=lr, seed=0, **kw) for lr in lrs]  # fmt: skip
+    stops = [r.stopped_at for r in records]
+    key = "test_acc" if with_test else "train_acc"
+    assert stops == _expected_stops(refs, [10, 20, 40], key)
+    assert [stops.count(s) for s in (10, 20, 40, None)] == [4, 2, 1, 1]
+    if with_test:
+        # after 10 steps the test accuracies are 0.04 0.04 0.07 0.19 0.52 0.94 0.97 0.09:
+        # the four largest learning rates but the runaway 3.0 go on
+        assert [r.history.test_acc[1] for r in records] == [ref.test_acc[1] for ref in refs]
+        assert [lr for lr, s in zip(lrs, stops, strict=True) if s != 10] == [0.03, 0.1, 0.3, 1.0]
+        # at step 40 both survivors are at 1.0 test accuracy: the lower loss decides
+        last = [i for i, s in enumerate(stops) if s in (40, None)]
+        assert [refs[i].test_acc[4] for i in last] == [1.0, 1.0]
+    for rec, ref in zip(records, refs, strict=True):
+        _assert_prefix_of_own_run(rec, ref, rtol=1e-12)
+
+
+def test_halving_drops_a_diverging_member_first_even_with_better_accuracy(data):
+    b = xpnet.get_backend("numpy", dtype="float64")
+    lrs = [0.001, 0.002, 0.003, 1e6, 0.004, 0.005, 0.006, 0.007]
+    configs = grid(lr=lrs, activation="relu", weight_init_std="he")
+    records = sweep(configs, *data, backend=b, halving=[12], **KW)
+    blown = records[3]
+    # its last evaluation (0.1) beats every live member's (0.04 to 0.07), yet it goes
+    assert blown.diverged and blown.stopped_at == 12 and blown.history.test_acc[-1] == 0.1
+    assert max(r.history.test_acc[1] for r in records if not r.diverged) == 0.07
+    # 7 live members: ceil(7 / 2) = 4 go on, the four largest learning rates
+    assert [r.config["lr"] for r in records if r.stopped_at is None] == lrs[4:]
+    assert all(r.stopped_at == 12 for r in records[:4])
+    for lr, rec in zip(lrs, records, strict=True):
+        if lr != 1e6:
+            ref = _alone({"lr": lr, "activation": "relu", "weight_init_std": "he"}, data, b)
+            _assert_prefix_of_own_run(rec, ref, rtol=1e-12)
+
+
+def test_halving_a_stack_whose_members_all_diverge_stops_them_all(data):
+    b = xpnet.get_backend("numpy", dtype="float64")
+    records = sweep(grid(lr=[1e6, 2e6]), *data, backend=b, halving=[24], **KW)
+    assert all(r.diverged and r.stopped_at == 24 for r in records)
+
+
+@pytest.mark.parametrize(("halving", "message"), [
+    ([5], "halving rung 5 is not an evaluation step (evaluations run every 12 steps); "
+          "give multiples of 12 below 39"),
+    ([36, 39], "halving rung 39 is not before the last step (39)"),
+    ([48], "halving rung 48 is not before the last step (39)"),
+    ([24, 12], r"halving rungs must be increasing, got \[24, 12\]"),
+    ([12, 12], r"halving rungs must be increasing"),
+    ([-12], "halving rung -12 is not a step"),
+    ([12.0], "halving rung 12.0 is not a step"),
+    (12, "halving must be a sequence of rung steps, got 12"),
+])  # fmt: skip
+def test_bad_rungs_are_named_before_any_group_trains(halving, message, data):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        sweep([{}], *data, backend="numpy", halving=halving, **KW)
+
+
+def test_rungs_follow_the_epoch_when_no_interval_is_given(data):
+    # 300 rows, batches of 25: an epoch is 12 steps, so 12 is a rung and 10 is not
+    kw = {"iters": 40, "batch_size": 25}
+    with pytest.raises(ValueError, match="evaluations run every 12 steps"):
+        sweep([{}], *data, backend="numpy", halving=[10], **kw)
+    records = sweep(grid(lr=[0.1, 0.2]), *data, backend="numpy", halving=[12], **kw)
+    assert sorted(str(r.stopped_at) for r in records) == ["12", "None"]
+
+
+def test_stopped_at_round_trips_and_old_records_load():
+    rec = sweep_module.SweepRecord({"lr": 0.1}, xpnet.TrainHistory(loss=[2.3]), stopped_at=600)
+    again = sweep_module.SweepRecord.from_dict(rec.as_dict())
+    assert again == rec and again.stopped_at == 600
+    old = {"config": {"lr": 0.1}, "history": {"loss": [1.0]}, "diverged": False}
+    assert sweep_module.SweepRecord.from_dict(old).stopped_at is None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from xpnet.sweep_cli import read_results, sweep_main
+from xpnet.sweep_cli import default_rungs, read_results, sweep_main
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["--dataset", "mnist-sample", "--iters", "60", "--batch-size", "50", "--quiet"]
@@ -92,7 +92,8 @@ def test_a_torn_last_line_is_ignored(tmp_path):
     path = tmp_path / "results.jsonl"
     good = {"config": {"lr": 0.1}, "history": {"loss": [1.0]}, "diverged": False}
     path.write_text(json.dumps(good) + "\n" + '{"config": {"lr": 0.5}, "hist')
-    assert len(read_results(path)) == 1
+    [rec] = read_results(path).values()
+    assert rec.stopped_at is None  # a line from before halving: it trained to the end
 
 
 @pytest.mark.parametrize(
@@ -187,3 +188,78 @@ def test_rerun_with_other_settings_in_the_same_out_is_refused(tmp_path, capsys):
         sweep_main([*SMALL[:2], "--iters", "90", "--batch-size", "50", "--quiet", *out])
     err = capsys.readouterr().err
     assert info.value.code == 2 and "iters 60 -> 90" in err and "another --out" in err
+
+
+def test_default_rungs_are_the_evaluation_steps_nearest_an_eighth_a_quarter_a_half():
+    assert default_rungs(2000, 600) == [600, 1200]  # 250 -> 0 is dropped
+    assert default_rungs(80, 10) == [10, 20, 40]
+    assert default_rungs(10_000, 600) == [1200, 2400, 4800]
+    assert default_rungs(100, 25) == [25, 50]  # 12.5 -> 0 and 25 -> 25 once
+    assert default_rungs(60, 80) == []  # no evaluation step between 0 and the last
+
+
+def test_halving_flag_stops_configs_lists_them_last_and_resume_skips_them(tmp_path, capsys):
+    out = tmp_path / "run"
+    common = [*SMALL[:2], "--iters", "80", "--batch-size", "50", "--eval-interval", "10",
+              "--quiet", "--dtype", "float64", "--out", str(out)]  # fmt: skip
+    lrs = ["--lr", "0.05", "0.1", "0.5", "1.0"]
+    assert sweep_main([*common, *lrs, "--halving"]) == 0
+    text = capsys.readouterr().out
+    assert "halving at steps 10, 20, 40" in text and "stopped at" in text
+    assert json.loads((out / "run.json").read_text())["halving"] == [10, 20, 40]
+    lines = _lines(out / "results.jsonl")
+    stops = {r["config"]["lr"]: r["stopped_at"] for r in lines}
+    # 4 -> 2 at step 10, 2 -> 1 at step 20; one member left trains on alone
+    assert sorted(stops.values(), key=str) == [10, 10, 20, None]
+    for r in lines:
+        last = r["history"]["eval_steps"][-1]
+        assert last == (79 if r["stopped_at"] is None else r["stopped_at"])
+        assert len(r["history"]["loss"]) == last + 1
+    rows = (out / "summary.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    cells = [dict(zip(header, row.split(","), strict=True)) for row in rows[1:]]
+    # finished first, then stopped ones, the further ones first
+    assert [c["stopped_at"] for c in cells] == ["", "20", "10", "10"]
+    assert float(cells[0]["lr"]) == next(lr for lr, s in stops.items() if s is None)
+    assert float(cells[1]["lr"]) == next(lr for lr, s in stops.items() if s == 20)
+    tail = [float(c["test_acc_mean"]) for c in cells[2:]]  # same rung: by accuracy
+    assert tail == sorted(tail, reverse=True)
+    # a rerun with one more config trains only that one: stopped configs count as done
+    assert sweep_main([*common, *lrs, "0.2", "--halving"]) == 0
+    assert "4 already in" in capsys.readouterr().out
+    lines = _lines(out / "results.jsonl")
+    assert len(lines) == 5 and lines[-1]["config"]["lr"] == 0.2
+    assert lines[-1]["stopped_at"] is None  # alone in its stack: nobody to halve against
+    # other rungs, or none, are another run setting
+    for other, was in ((["--halving", "10", "20"], "[10, 20]"), ([], "None")):
+        with pytest.raises(SystemExit) as info:
+            sweep_main([*common, *lrs, *other])
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and f"halving [10, 20, 40] -> {was}" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--eval-interval", "10", "--halving", "15"],
+         "halving rung 15 is not an evaluation step (evaluations run every 10 steps)"),
+        (["--halving"], "--halving: no evaluation step (every 80 steps) lies between 0 and"),
+    ],
+)  # fmt: skip
+def test_bad_halving_is_one_line_and_writes_no_run_setting(tmp_path, capsys, args, message):
+    out = tmp_path / "o"
+    with pytest.raises(SystemExit) as info:
+        sweep_main([*SMALL, "--out", str(out), *args])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and len(err.strip().splitlines()) == 1 and message in err
+    assert not (out / "run.json").exists()
+
+
+def test_a_run_json_from_before_halving_still_resumes(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert sweep_main([*SMALL, "--out", str(out), "--lr", "0.1"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    del run["halving"]
+    (out / "run.json").write_text(json.dumps(run))
+    assert sweep_main([*SMALL, "--out", str(out), "--lr", "0.1"]) == 0
+    assert "1 already in" in capsys.readouterr().out

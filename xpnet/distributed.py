@@ -234,6 +234,7 @@ def _run_group_task(
     configs: list[dict[str, Any]], arrays: tuple, token: str, *,
     backend_name: str | None, dtype: str | None, iters: int, batch_size: int,
     eval_interval: int | None, output_size: int | None = None,
+    halving: Sequence[int] | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """One Dask task: a stacked group trained on this worker, as plain dicts.
 
@@ -244,7 +245,7 @@ def _run_group_task(
     data = _worker_data(token, arrays, backend_name, dtype, output_size)
     try:
         records = run_group(configs, data, iters=iters, batch_size=batch_size,
-                            eval_interval=eval_interval)  # fmt: skip
+                            eval_interval=eval_interval, halving=halving)  # fmt: skip
     except (ValueError, TypeError) as e:
         return {"error": _exception_line(e)}
     return [r.as_dict() for r in records]
@@ -268,6 +269,7 @@ def sweep_on_dask(
     on_result: Callable[[int, SweepRecord], None] | None = None,
     retries: int = 3,
     output_size: int | None = None,
+    halving: Sequence[int] | None = None,
 ) -> list[SweepRecord]:
     """Train the groups as Dask tasks, one task per group.
 
@@ -296,6 +298,12 @@ def sweep_on_dask(
     retries : int
         Times a task that raised something other than a ValueError or TypeError is rerun
         before its group is split into single configs.
+    output_size : int, optional
+        Outputs of every net (see :func:`xpnet.sweeps.sweep`).
+    halving : sequence of int, optional
+        Successive-halving rungs, applied within each task's stack as in-process (see
+        :func:`xpnet.sweeps.sweep`); a group split into single configs after failures has
+        no one to halve against, so those configs train to the end.
 
     Returns
     -------
@@ -319,7 +327,8 @@ def sweep_on_dask(
     [arrays] = client.scatter([host], broadcast=True, hash=False)
     options = {"backend_name": backend_name, "dtype": dtype, "iters": int(iters),
                "batch_size": int(batch_size), "eval_interval": eval_interval,
-               "output_size": output_size}  # fmt: skip
+               "output_size": output_size,
+               "halving": None if halving is None else [int(r) for r in halving]}  # fmt: skip
     run_token = tokenize(data_token, options, configs)
 
     live: dict[str, tuple[Any, list[int]]] = {}  # key -> (future, its config indices)

@@ -3,7 +3,9 @@
 Each flag takes one or more values and the sweep is their product. Results stream to
 ``OUT/results.jsonl`` as configs finish (one JSON line each, appended atomically); a rerun
 with the same ``--out`` skips finished configs. At the end: a summary table sorted by final
-test accuracy (mean ± std over seeds), ``summary.csv`` and figures.
+test accuracy (mean ± std over seeds), ``summary.csv`` and figures. ``--halving`` stops the
+worse half of each stack at a few evaluation steps (successive halving); the configs it
+stopped count as done on a rerun and are listed after the finished ones.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -24,9 +27,9 @@ from .cli import add_backend_flags, add_data_flags
 from .data import DataError, load_data
 from .mlp import ACTIVATIONS
 from .optimizers import OPTIMIZERS
-from .sweeps import SweepRecord, config_key, grid, normalize, sweep
+from .sweeps import SweepRecord, check_rungs, config_key, grid, normalize, sweep
 
-__all__ = ["PRESETS", "read_results", "sweep_main"]
+__all__ = ["PRESETS", "default_rungs", "read_results", "sweep_main"]
 
 #: The next chapter's two comparisons (the book's ch06 scripts): 784-[100]*4-10, relu,
 #: batch 128, 2000 steps, each as one sweep.
@@ -99,6 +102,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-interval", type=int, help="steps between evaluations (an epoch)")
     p.add_argument("--max-models", type=int, help="at most this many models per stack")
     p.add_argument(
+        "--halving",
+        type=int,
+        nargs="*",
+        metavar="STEP",
+        help="successive halving: at each of these evaluation steps every stack keeps its "
+        "better half (by test accuracy); without values, the evaluation steps nearest "
+        "iters/8, iters/4 and iters/2",
+    )
+    p.add_argument(
         "--out",
         type=Path,
         default=Path("runs/sweep"),
@@ -164,18 +176,30 @@ def _init_value(v: str) -> float | str:
         return v
 
 
+def default_rungs(iters: int, interval: int) -> list[int]:
+    """``--halving`` without values: the evaluation steps nearest ``iters`` / 8, / 4 and / 2.
+
+    Deduplicated and increasing; step 0 (nothing learned yet) and steps from ``iters - 1``
+    on (nothing left to train) are dropped, so the list may be empty.
+    """
+    near = (math.floor(iters / f / interval + 0.5) * interval for f in (8, 4, 2))
+    return sorted({r for r in near if 0 < r < iters - 1})
+
+
 def _check_run(path: Path, run: dict[str, Any]) -> None:
     """Results in one ``--out`` folder come from one run setting (steps, batch size, data,
-    dtype): the first run writes it to ``run.json``; a rerun that differs is refused."""
+    dtype, halving rungs): the first run writes it to ``run.json``; a rerun that differs is
+    refused. A setting missing from an older ``run.json`` counts as None (its default)."""
     if path.is_file():
         try:
             before = json.loads(path.read_text())
         except json.JSONDecodeError:
             before = None
-        if before != run:
+        old = before if isinstance(before, dict) else {}
+        if before is None or any(old.get(k) != run.get(k) for k in {*old, *run}):
             changed = ", ".join(
-                f"{k} {before.get(k)!r} -> {v!r}" for k, v in run.items()
-                if not isinstance(before, dict) or before.get(k) != v
+                f"{k} {old.get(k)!r} -> {run.get(k)!r}" for k in dict.fromkeys([*run, *old])
+                if old.get(k) != run.get(k)
             )  # fmt: skip
             raise ValueError(
                 f"--out {path.parent} holds a sweep run with other settings ({changed}); "
@@ -219,8 +243,14 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def summarize(records: list[SweepRecord]) -> list[dict[str, Any]]:
-    """Rows of configs that differ only in seed: mean and std of the final test accuracy."""
+def summarize(records: list[SweepRecord], *, halving: bool = False) -> list[dict[str, Any]]:
+    """Rows of configs that differ only in seed: mean and std of the final test accuracy.
+
+    With ``halving``, each row also has ``stopped_at``: the earliest rung where one of its
+    seeds was stopped (its accuracy is the one at that rung), None when all trained to the
+    end. Finished rows come first, by accuracy; then stopped rows, those that went further
+    first: an accuracy after fewer steps is not ranked against one after all of them.
+    """
     groups: dict[str, list[SweepRecord]] = {}
     for r in records:
         c = {k: v for k, v in normalize(r.config).items() if k != "seed"}
@@ -228,39 +258,51 @@ def summarize(records: list[SweepRecord]) -> list[dict[str, Any]]:
     rows = []
     for key, recs in groups.items():
         acc = [r.history.test_acc[-1] if r.history.test_acc else float("nan") for r in recs]
-        rows.append(
-            {
-                **json.loads(key),
-                "seeds": len(recs),
-                "test_acc_mean": float(np.mean(acc)),
-                "test_acc_std": float(np.std(acc)),
-                "diverged": sum(r.diverged for r in recs),
-            }
-        )
-    rows.sort(key=lambda r: -np.nan_to_num(r["test_acc_mean"], nan=-1.0))
+        row = {
+            **json.loads(key),
+            "seeds": len(recs),
+            "test_acc_mean": float(np.mean(acc)),
+            "test_acc_std": float(np.std(acc)),
+            "diverged": sum(r.diverged for r in recs),
+        }
+        if halving:
+            stops = [r.stopped_at for r in recs if r.stopped_at is not None]
+            row["stopped_at"] = min(stops) if stops else None
+        rows.append(row)
+
+    def rank(r: dict[str, Any]) -> tuple[int, int, float]:
+        stop = r.get("stopped_at")
+        acc = float(np.nan_to_num(r["test_acc_mean"], nan=-1.0))
+        return (0, 0, -acc) if stop is None else (1, -stop, -acc)
+
+    rows.sort(key=rank)
     return rows
 
 
 def _varying(rows: list[dict[str, Any]]) -> list[str]:
-    skip = {"seeds", "test_acc_mean", "test_acc_std", "diverged"}
+    skip = {"seeds", "test_acc_mean", "test_acc_std", "diverged", "stopped_at"}
     keys = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in skip]
     return [k for k in keys if len({json.dumps(r.get(k)) for r in rows}) > 1]
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
     cols = _varying(rows) or ["lr"]
+    halving = any("stopped_at" in r for r in rows)
     head = " ".join(f"{c:>16}" for c in cols) + "   test acc (mean ± std)  seeds  diverged"
-    lines = [head]
+    lines = [head + ("  stopped at" if halving else "")]
     for r in rows:
         vals = " ".join(f"{_fmt(r.get(c, '-')):>16}" for c in cols)
+        stop = f"  {_fmt(r.get('stopped_at')):>10}" if halving else ""
         lines.append(
             f"{vals}   {r['test_acc_mean']:.4f} ± {r['test_acc_std']:.4f}"
-            f"      {r['seeds']:>5}  {r['diverged']:>8}"
+            f"      {r['seeds']:>5}  {r['diverged']:>8}{stop}"
         )
     return "\n".join(lines)
 
 
 def _fmt(v: Any) -> str:
+    if v is None:  # a config that trained to the end has no stop step: an empty cell
+        return ""
     return ",".join(map(str, v)) if isinstance(v, list | tuple) else str(v)
 
 
@@ -296,20 +338,6 @@ def sweep_main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError, BackendError) as exc:
         parser.exit(2, f"{prog}: error: {exc}\n")
     results_path = args.out / "results.jsonl"
-    run = {"iters": args.iters, "batch_size": args.batch_size,
-           "eval_interval": args.eval_interval, "dataset": args.dataset,
-           "data_dir": None if args.data_dir is None else str(args.data_dir),
-           "dtype": backend.dtype_name}  # fmt: skip
-    try:
-        _check_run(args.out / "run.json", run)
-    except (ValueError, OSError) as exc:
-        parser.exit(2, f"{prog}: error: {exc}\n")
-    done = read_results(results_path)
-    todo = [i for i, k in enumerate(keys) if k not in done]
-    print(
-        f"{prog}: {len(configs)} configs, {len(configs) - len(todo)} already in "
-        f"{results_path}, {len(todo)} to train on {backend.name} {backend.dtype_name}"
-    )
     try:
         data = load_data(
             args.dataset,
@@ -322,6 +350,34 @@ def sweep_main(argv: Sequence[str] | None = None) -> int:
         xt, tt = data.x_test.reshape(len(data.x_test), -1), data.t_test
     except DataError as exc:
         parser.exit(1, f"{prog}: error: {exc}\n")
+    # the rungs need the evaluation interval, hence the data's size; they are part of the
+    # run setting, so they are settled (and checked) before run.json is written
+    rungs = None
+    try:
+        if args.halving is not None:
+            interval = args.eval_interval or max(len(x) // args.batch_size, 1)
+            rungs = args.halving or default_rungs(args.iters, interval)
+            if not rungs:
+                raise ValueError(
+                    f"--halving: no evaluation step (every {interval} steps) lies between 0 "
+                    f"and the last step {args.iters - 1}; give a smaller --eval-interval, "
+                    "more --iters, or the rung steps"
+                )
+            rungs = list(check_rungs(rungs, iters=args.iters, interval=interval))
+        run = {"iters": args.iters, "batch_size": args.batch_size,
+               "eval_interval": args.eval_interval, "dataset": args.dataset,
+               "data_dir": None if args.data_dir is None else str(args.data_dir),
+               "dtype": backend.dtype_name, "halving": rungs}  # fmt: skip
+        _check_run(args.out / "run.json", run)
+    except (ValueError, OSError) as exc:
+        parser.exit(2, f"{prog}: error: {exc}\n")
+    done = read_results(results_path)
+    todo = [i for i, k in enumerate(keys) if k not in done]
+    print(
+        f"{prog}: {len(configs)} configs, {len(configs) - len(todo)} already in "
+        f"{results_path}, {len(todo)} to train on {backend.name} {backend.dtype_name}"
+        + ("" if rungs is None else f"; halving at steps {', '.join(map(str, rungs))}")
+    )
     finished = [0]
 
     def on_result(i: int, rec: SweepRecord) -> None:
@@ -339,6 +395,7 @@ def sweep_main(argv: Sequence[str] | None = None) -> int:
                 "max_models": args.max_models,
                 "progress": not args.quiet,
                 "on_result": on_result,
+                "halving": rungs,
             }
             if args.dask:
                 from .distributed import SweepTaskError, connect
@@ -368,7 +425,7 @@ def sweep_main(argv: Sequence[str] | None = None) -> int:
         parser.exit(1, f"{prog}: error: {exc}\n")
     done = read_results(results_path)
     records = [done[k] for k in keys]
-    rows = summarize(records)
+    rows = summarize(records, halving=rungs is not None)
     _write_csv(args.out / "summary.csv", rows)
     print(_table(rows))
     figures = _figures(args, records, rows)

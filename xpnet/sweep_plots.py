@@ -57,7 +57,10 @@ def plot_loss_curves(
         seen.add(name)
         loss = np.asarray(r.history.loss, dtype=np.float64)
         y = smooth_curve(loss) if smooth else loss
-        ax.plot(np.arange(y.size), y, label=name + (" (diverged)" if r.diverged else ""))
+        note = " (diverged)" if r.diverged else ""
+        if getattr(r, "stopped_at", None) is not None:  # successive halving cut it short
+            note += f" (stopped at {r.stopped_at})"
+        ax.plot(np.arange(y.size), y, label=name + note)
     ax.set_xlabel("iterations")
     ax.set_ylabel("loss")
     finite = [

@@ -8,6 +8,10 @@ config alone (in float64 to the last bits; in float32 hyperparameters that diffe
 members are rounded to float32, as arrays, where a single run keeps them as Python
 floats): the same initial weights (host RNG, the config's seed), the same batches (configs
 with one seed share each batch), the same updates.
+
+Successive halving (``halving=`` rung steps) keeps the better half of each stack at each
+rung and cuts the stack to it; a dropped config's record is what its own run recorded up
+to that rung's evaluation, and a survivor's what its own run records to the end.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from .training import (
 __all__ = [
     "DEFAULTS",
     "SweepRecord",
+    "check_rungs",
     "config_key",
     "grid",
     "plan_groups",
@@ -83,26 +88,38 @@ class SweepRecord:
         The config as given, with defaults filled in.
     history : TrainHistory
         Exactly what :func:`xpnet.train` records for that config alone (up to the
-        evaluation where it diverged, if it did).
+        evaluation where it diverged, if it did, or the rung where it was stopped).
     diverged : bool
         Its loss became NaN/inf or ran far above where it started; its parameters were
         frozen there while the rest of its stack trained on.
+    stopped_at : int or None
+        The successive-halving rung (a step) where it was dropped; None when it trained
+        to the last step.
     """
 
     config: dict[str, Any]
     history: TrainHistory = field(default_factory=TrainHistory)
     diverged: bool = False
+    stopped_at: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "config": self.config,
             "history": self.history.as_dict(),
             "diverged": self.diverged,
+            "stopped_at": self.stopped_at,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SweepRecord:
-        return cls(dict(d["config"]), TrainHistory(**d["history"]), bool(d["diverged"]))
+        # lines written before halving existed have no "stopped_at": they ran to the end
+        stopped = d.get("stopped_at")
+        return cls(
+            dict(d["config"]),
+            TrainHistory(**d["history"]),
+            bool(d["diverged"]),
+            None if stopped is None else int(stopped),
+        )
 
 
 def normalize(config: dict[str, Any]) -> dict[str, Any]:
@@ -265,6 +282,7 @@ def sweep(
     on_result: Callable[[int, SweepRecord], None] | None = None,
     client: Any = None,
     output_size: int | None = None,
+    halving: Sequence[int] | None = None,
 ) -> list[SweepRecord]:
     """Train every config; configs that can share arrays train as one stacked model.
 
@@ -290,6 +308,14 @@ def sweep(
     output_size : int, optional
         Outputs of every net; default the one-hot width of ``t_train`` or its largest
         label + 1 (10 for MNIST), as :class:`xpnet.TwoLayerNet` would be built for it.
+    halving : sequence of int, optional
+        Successive-halving rungs: increasing evaluation steps (0-based multiples of the
+        evaluation interval) before the last step. At each rung every stack keeps
+        ``ceil(n / 2)`` of its n live members, ranked by the accuracy just evaluated (test
+        when a test set is given, else train), then by the lower mean training loss since
+        the evaluation before, then by config order; diverged members always go. The
+        others stop there (:attr:`SweepRecord.stopped_at`) and the stack shrinks to the
+        survivors. None or empty: every config trains to the end.
 
     Returns
     -------
@@ -305,6 +331,8 @@ def sweep(
     itemsize = b.xp.finfo(b.float_dtype).bits // 8
     if eval_interval is not None and (int(eval_interval) != eval_interval or eval_interval < 1):
         raise ValueError(f"eval_interval must be a positive integer, got {eval_interval!r}")
+    interval = eval_interval or max(int(x_train.shape[0]) // batch_size, 1)
+    rungs = check_rungs(halving, iters=iters, interval=interval)
     classes = _classes(t_train, output_size)
     probe = _LabelProbe(classes)
     _check_labels(probe, t_train, "t_train")
@@ -335,6 +363,7 @@ def sweep(
             progress=progress,
             on_result=on_result,
             output_size=classes,
+            halving=rungs,
         )
     results: list[SweepRecord | None] = [None] * len(configs)
     data = _to_device(b, x_train, t_train, x_test, t_test, classes)
@@ -353,6 +382,7 @@ def sweep(
                 batch_size=batch_size,
                 eval_interval=eval_interval,
                 on_steps=bar.update,
+                halving=rungs,
             )
             for i, rec in zip(members, records, strict=True):
                 results[i] = rec
@@ -430,6 +460,86 @@ def _per_model(values: list[float], like: Any, b: Backend) -> Any:
     return b.asarray(np.asarray(values, dtype=np.float64).reshape(-1, 1, 1), dtype=like.dtype)
 
 
+def check_rungs(halving: Sequence[int] | None, *, iters: int, interval: int) -> tuple[int, ...]:
+    """Successive-halving rungs, checked: increasing evaluation steps before the last step.
+
+    Parameters
+    ----------
+    halving : sequence of int or None
+        The rung steps (0-based).
+    iters, interval : int
+        Steps of the run and steps between evaluations (evaluations run at every multiple
+        of ``interval`` and at step ``iters - 1``).
+
+    Returns
+    -------
+    tuple of int, empty for None
+
+    Raises
+    ------
+    ValueError
+        A rung that is not an integer, not a multiple of ``interval``, not before step
+        ``iters - 1``, or out of order; the message names it and what to give instead.
+    """
+    if halving is None:
+        return ()
+    if isinstance(halving, str | bytes) or not isinstance(halving, Iterable):
+        raise ValueError(f"halving must be a sequence of rung steps, got {halving!r}")
+    rungs = tuple(halving)
+    last = int(iters) - 1
+    hint = f"give multiples of {interval} below {last}"
+    for r in rungs:
+        if isinstance(r, bool) or not isinstance(r, int | np.integer) or r < 0:
+            raise ValueError(f"halving rung {r!r} is not a step (an integer >= 0); {hint}")
+        if r >= last:
+            raise ValueError(
+                f"halving rung {r} is not before the last step ({last}): nothing would "
+                f"train after it; {hint}"
+            )
+        if r % interval:
+            raise ValueError(
+                f"halving rung {r} is not an evaluation step (evaluations run every "
+                f"{interval} steps); {hint}, or set eval_interval to divide it"
+            )
+    if any(a >= b for a, b in itertools.pairwise(rungs)):
+        raise ValueError(f"halving rungs must be increasing, got {list(rungs)}")
+    return tuple(int(r) for r in rungs)
+
+
+def _survivors(histories: Sequence[TrainHistory], alive: np.ndarray, by_test: bool) -> list[int]:
+    """The stack rows that go on at a rung, in stack order: the better ``ceil(n / 2)`` of
+    the n live rows.
+
+    Ranked by the accuracy just evaluated (test or train), then by the lower mean loss
+    since the evaluation before it, then by stack order (config order), so the choice is
+    deterministic; diverged rows (``alive`` False) never go on. Host values only: they
+    were read back for the evaluation.
+    """
+    live = [int(m) for m in np.flatnonzero(alive)]
+
+    def rank(m: int) -> tuple[float, float, int]:
+        h = histories[m]
+        acc = (h.test_acc if by_test else h.train_acc)[-1]
+        since = h.eval_steps[-2] + 1 if len(h.eval_steps) > 1 else 0
+        return (-acc, float(np.mean(h.loss[since:])), m)
+
+    return sorted(sorted(live, key=rank)[: math.ceil(len(live) / 2)])
+
+
+def _take_models(name: str, a: Any, index: Any, xp: Any) -> Any:
+    """The models ``index`` of a stacked array: ``Wi`` (K, D, H) kept model axis second in
+    memory, as :func:`stack_params` lays it out (the shared-batch matmul reads it without a
+    copy); anything else (K, ...) along its first axis."""
+    if name[0] == "W":
+        return xp.permute_dims(xp.take(xp.permute_dims(a, (1, 0, 2)), index, axis=1), (1, 0, 2))
+    return xp.take(a, index, axis=0)
+
+
+def _per_model_take(v: Any, index: Any, xp: Any) -> Any:
+    """A hyperparameter of the survivors: a number stays; a (K, 1, 1) array is cut."""
+    return v if isinstance(v, int | float) else xp.take(v, index, axis=0)
+
+
 def run_group(
     configs: list[dict[str, Any]],
     data: DeviceData,
@@ -438,8 +548,12 @@ def run_group(
     batch_size: int,
     eval_interval: int | None = None,
     on_steps: Callable[[int], Any] | None = None,
+    halving: Sequence[int] | None = None,
 ) -> list[SweepRecord]:
-    """Train one stackable group of normalized configs as one model; a record each."""
+    """Train one stackable group of normalized configs as one model; a record each.
+
+    ``halving`` rungs (see :func:`sweep`) cut the stack to its better half at each rung.
+    """
     b, xp = data.backend, data.backend.xp
     configs = [normalize(c) for c in configs]
     first = configs[0]
@@ -449,6 +563,7 @@ def run_group(
     n_train = int(data.x.shape[0])
     sizes = (int(data.x.shape[1]), *first["hidden_sizes"], data.classes)
     interval = eval_interval or max(n_train // batch_size, 1)
+    rungs = set(check_rungs(halving, iters=iters, interval=interval))
     activation, dtype = first["activation"], b.float_dtype
 
     # Each member's initial weights, exactly as its own net would draw them.
@@ -464,13 +579,15 @@ def run_group(
     active = xp.ones((k, 1, 1), dtype=dtype, device=b.device)
 
     seeds = sorted({c["seed"] for c in configs})
-    seed_of = [seeds.index(c["seed"]) for c in configs]
-    shared = len(seeds) == 1
+    # Every seed's stream keeps drawing after its configs stopped, as the draws of one
+    # interval come from one host call; only the rows of running members are gathered.
     streams = [batch_chunks(s, n_train, batch_size, interval, iters) for s in seeds]
     scale = input_scale(data.x)
 
     records = [SweepRecord(dict(c)) for c in configs]
-    histories = [r.history for r in records]
+    # The stack's rows: ``members[r]`` is the config of row r (increasing: config order).
+    members = list(range(k))
+    seed_of = [seeds.index(c["seed"]) for c in configs]
     pending: list[Any] = []
     alive = np.ones(k, dtype=bool)
     saved = {n: xp.asarray(v, copy=True) for n, v in params.items()}
@@ -493,8 +610,44 @@ def run_group(
                 params[n] = xp.where(active > 0, params[n], saved[n])
         return loss
 
+    def rows_of(chunks: tuple, offset: int) -> np.ndarray:
+        """(S, B) rows shared by the stack, or (S, K, B): each model its seed's rows."""
+        streams_used = [seed_of[m] for m in members]
+        if len(set(streams_used)) == 1:
+            return chunks[streams_used[0]][1][offset:, ...]
+        return np.stack([c[1][offset:, ...] for c in chunks], axis=1)[:, streams_used]
+
+    def shrink(keep: list[int], step: int) -> bool:
+        """Cut the stack to rows ``keep``; the others stop at this rung. True if it cut."""
+        nonlocal active, alive, sgd_lr, weight_decay, members
+        if len(keep) == len(members):  # a stack of one keeps it: ceil(1 / 2) = 1
+            return False
+        now = time.perf_counter() - start
+        for r in sorted(set(range(len(members))) - set(keep)):
+            records[members[r]].stopped_at = step
+            records[members[r]].history.loop_seconds = now
+        members = [members[r] for r in keep]
+        if not keep:
+            return True
+        index = b.asarray(np.asarray(keep, dtype=np.int64))
+        for n in params:
+            params[n] = _take_models(n, params[n], index, xp)
+            saved[n] = _take_models(n, saved[n], index, xp)
+        for slot in optimizer.state.values():  # the step counter (Adam's t) is shared
+            for n in slot:
+                slot[n] = _take_models(n, slot[n], index, xp)
+        for h in opt_cls.HYPER:  # through the optimizer's setter: it drops its device copy
+            setattr(optimizer, h, _per_model_take(optimizer.hyper[h], index, xp))
+        sgd_lr = optimizer.hyper["lr"] if opt_cls is SGD else None
+        weight_decay = _per_model_take(weight_decay, index, xp)
+        # survivors are all live: diverged members never survive a rung
+        alive = np.ones(len(keep), dtype=bool)
+        active = xp.ones((len(keep), 1, 1), dtype=dtype, device=b.device)
+        return True
+
     flops = 2 * k * batch_size * sizes[0] * sizes[1]  # the stack's first matmul
     start = time.perf_counter()
+    done = 0
     with (
         warnings.catch_warnings(),
         np.errstate(over="ignore", invalid="ignore"),
@@ -505,32 +658,46 @@ def run_group(
         for chunks in zip(*streams, strict=True):
             first_step = chunks[0][0]
             n_steps = chunks[0][1].shape[0]
-            # (S, B) rows shared by the stack, or (S, K, B): each model its seed's rows
-            rows = chunks[0][1] if shared else np.stack([c[1] for c in chunks], axis=1)[:, seed_of]
-            for i, (xb, tb) in enumerate(batch_blocks(data.x, data.t_hot, b.asarray(rows), dtype)):
-                step = first_step + i
-                pending.append(one_step(xb, tb))
-                if step % interval == 0 or step == iters - 1:
-                    if _evaluate_group(
-                        params,
-                        saved,
-                        active,
-                        alive,
-                        histories,
-                        records,
-                        pending,
-                        step,
-                        data,
-                        activation,
-                        scale,
-                    ):
-                        active = b.asarray(alive.astype(np.float64).reshape(k, 1, 1), dtype=dtype)
+            offset = 0
+            while offset < n_steps and members:
+                rows = b.asarray(rows_of(chunks, offset))
+                offset_before = offset
+                for i, (xb, tb) in enumerate(batch_blocks(data.x, data.t_hot, rows, dtype)):
+                    step = first_step + offset_before + i
+                    offset = offset_before + i + 1
+                    pending.append(one_step(xb, tb))
+                    if step % interval == 0 or step == iters - 1:
+                        histories = [records[m].history for m in members]
+                        if _evaluate_group(
+                            params,
+                            saved,
+                            active,
+                            alive,
+                            histories,
+                            [records[m] for m in members],
+                            pending,
+                            step,
+                            data,
+                            activation,
+                            scale,
+                        ):
+                            active = b.asarray(
+                                alive.astype(np.float64).reshape(-1, 1, 1), dtype=dtype
+                            )
+                        by_test = data.test is not None
+                        if step in rungs and shrink(_survivors(histories, alive, by_test), step):
+                            break  # the rest of this block was gathered for the old stack
+            done += n_steps
             if on_steps is not None:
                 on_steps(n_steps)
+            if not members:  # every member diverged and was dropped: nothing left to train
+                break
         b.synchronize()
+    if on_steps is not None and done < iters:
+        on_steps(iters - done)
     seconds = time.perf_counter() - start
-    for h in histories:
-        h.loop_seconds = seconds
+    for m in members:
+        records[m].history.loop_seconds = seconds
     return records
 
 
