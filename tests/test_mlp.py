@@ -156,3 +156,22 @@ def test_bad_multilayer_arguments():
         numerical_gradient_mlp(
             {"W1": w, "b1": np.zeros((2, 1, 3))}, np.zeros((1, 4)), np.zeros((1, 3)), "relu"
         )
+
+
+@pytest.mark.skip_backends("array_api_strict:no_float64", reason="the device has no float64")
+def test_targets_of_another_float_dtype_are_cast_to_the_params(backend32):
+    """float64 one-hot targets with float32 parameters: the loss and the gradients keep the
+    parameters' dtype and equal those from float32 targets."""
+    net = TwoLayerNet(8, 5, 3, backend=backend32, seed=0)
+    x, t = _batch(6, 8, 3, seed=2)
+    xd = backend32.asarray(x)
+    hot = np.eye(3)[t]
+    t32 = backend32.asarray(hot, dtype=backend32.xp.float32)
+    t64 = backend32.asarray(hot, dtype=backend32.xp.float64)
+    loss32, g32 = mlp.loss_and_grads(net.params, xd, t32, "sigmoid")
+    loss64, g64 = mlp.loss_and_grads(net.params, xd, t64, "sigmoid")
+    assert loss64.dtype == backend32.xp.float32
+    assert float(backend32.to_numpy(loss64)) == float(backend32.to_numpy(loss32))
+    for name, g in g64.items():
+        assert g.dtype == backend32.xp.float32
+        np.testing.assert_array_equal(backend32.to_numpy(g), backend32.to_numpy(g32[name]))

@@ -206,23 +206,36 @@ def _assert_prefix_of_own_run(rec, ref, rtol):
     np.testing.assert_allclose(rec.history.loss, want["loss"], rtol=rtol, atol=0)
 
 
-def _expected_stops(refs, rungs, key="test_acc"):
+def _expected_stops(refs, rungs, configs=None):
     """Who stops where, by the rule applied to each config's own run: at each rung the
-    better ceil(n/2) of the running configs go on (accuracy at the rung, then mean loss
-    since the evaluation before, then config order)."""
+    better ceil(n/2) of the running configs go on, a config's seeds together (mean train
+    accuracy at the rung, then mean loss since the evaluation before, then config order)."""
+    units = [str(i) for i in range(len(refs))] if configs is None else [
+        repr(sorted((k, v) for k, v in sweep_module.normalize(c).items() if k != "seed"))
+        for c in configs
+    ]  # fmt: skip
     running, stops = list(range(len(refs))), {}
     for rung in rungs:
 
-        def rank(i, rung=rung):
+        def score(i, rung=rung):
             h = refs[i]
             e = h.eval_steps.index(rung)
             since = h.eval_steps[e - 1] + 1 if e else 0
-            return (-getattr(h, key)[e], np.mean(h.loss[since : rung + 1]), i)
+            return h.train_acc[e], np.mean(h.loss[since : rung + 1])
 
-        ranked = sorted(running, key=rank)
-        keep = ranked[: -(-len(running) // 2)]
-        stops.update((i, rung) for i in ranked[len(keep) :])
-        running = sorted(keep)
+        members = {}
+        for i in running:
+            members.setdefault(units[i], []).append(i)
+
+        def rank(u, members=members):
+            scores = [score(i) for i in members[u]]
+            return (-np.mean([a for a, _ in scores]), np.mean([v for _, v in scores]),
+                    members[u][0])  # fmt: skip
+
+        ranked = sorted(members, key=rank)
+        keep = ranked[: -(-len(ranked) // 2)]
+        stops.update((i, rung) for u in ranked[len(keep) :] for i in members[u])
+        running = sorted(i for u in keep for i in members[u])
     return [stops.get(i) for i in range(len(refs))]
 
 
@@ -239,35 +252,49 @@ def test_halving_survivors_and_stopped_configs_equal_their_own_train_runs(backen
     assert [stops[8:12].count(s) for s in (12, 24, None)] == [2, 1, 1]
     assert [stops[12:].count(s) for s in (12, 24, None)] == [1, 0, 1]
     groups = ((0, 8), (8, 12), (12, 14))
-    assert stops == [s for a, e in groups for s in _expected_stops(refs[a:e], rungs)]
+    assert stops == [s for a, e in groups
+                     for s in _expected_stops(refs[a:e], rungs, CONFIGS[a:e])]  # fmt: skip
+    # a config's two seeds (grid order: lr, seed, weight_decay) stop together
+    assert stops[0:2] == stops[2:4] and stops[4:6] == stops[6:8]
 
 
-@pytest.mark.parametrize("with_test", [True, False])
-def test_halving_keeps_who_the_ranking_rule_says(with_test, data):
+def test_halving_keeps_who_the_ranking_rule_says(data):
     b = xpnet.get_backend("numpy", dtype="float64")
     lrs = [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0]
     base = {"activation": "relu", "weight_init_std": "he"}
     configs = grid(lr=lrs, **base)
     kw = {"iters": 60, "batch_size": 25, "eval_interval": 10}
-    sets = data if with_test else data[:2]
-    records = sweep(configs, *sets, backend=b, halving=[10, 20, 40], **kw)
+    records = sweep(configs, *data, backend=b, halving=[10, 20, 40], **kw)
     refs = [xpnet.train(xpnet.MultiLayerNet(32, [50], 10, activation="relu",
                                             weight_init_std="he", backend=b, seed=0),
-                        *sets, lr=lr, seed=0, **kw) for lr in lrs]  # fmt: skip
+                        *data, lr=lr, seed=0, **kw) for lr in lrs]  # fmt: skip
     stops = [r.stopped_at for r in records]
-    key = "test_acc" if with_test else "train_acc"
-    assert stops == _expected_stops(refs, [10, 20, 40], key)
+    assert stops == _expected_stops(refs, [10, 20, 40])
     assert [stops.count(s) for s in (10, 20, 40, None)] == [4, 2, 1, 1]
-    if with_test:
-        # after 10 steps the test accuracies are 0.04 0.04 0.07 0.19 0.52 0.94 0.97 0.09:
-        # the four largest learning rates but the runaway 3.0 go on
-        assert [r.history.test_acc[1] for r in records] == [ref.test_acc[1] for ref in refs]
-        assert [lr for lr, s in zip(lrs, stops, strict=True) if s != 10] == [0.03, 0.1, 0.3, 1.0]
-        # at step 40 both survivors are at 1.0 test accuracy: the lower loss decides
-        last = [i for i, s in enumerate(stops) if s in (40, None)]
-        assert [refs[i].test_acc[4] for i in last] == [1.0, 1.0]
+    # ranked by train accuracy: the test set never chooses, so without it the same go on
+    no_test = sweep(configs, *data[:2], backend=b, halving=[10, 20, 40], **kw)
+    assert [r.stopped_at for r in no_test] == stops
+    top = sorted(range(8), key=lambda i: -refs[i].train_acc[1])[:4]
+    assert sorted(i for i, s in enumerate(stops) if s != 10) == sorted(top)
     for rec, ref in zip(records, refs, strict=True):
         _assert_prefix_of_own_run(rec, ref, rtol=1e-12)
+
+
+def test_halving_keeps_or_stops_a_configs_seeds_together(data):
+    b = xpnet.get_backend("numpy", dtype="float64")
+    lrs = [0.003, 0.03, 0.3, 1.0]
+    configs = grid(lr=lrs, seed=[0, 1, 2])
+    records = sweep(configs, *data, backend=b, halving=[12], **KW)
+    refs = [_alone(c, data, b) for c in configs]
+    stops = [r.stopped_at for r in records]
+    assert stops == _expected_stops(refs, [12], configs)
+    by_lr = [stops[3 * i : 3 * i + 3] for i in range(4)]  # grid order: lr, then seed
+    assert all(len(set(s)) == 1 for s in by_lr) and sorted(s[0] or 0 for s in by_lr) == [
+        0, 0, 12, 12]  # fmt: skip
+    # the two learning rates with the best mean train accuracy over their seeds go on
+    mean_acc = [np.mean([refs[3 * i + j].train_acc[1] for j in range(3)]) for i in range(4)]
+    best = sorted(range(4), key=lambda i: -mean_acc[i])[:2]
+    assert sorted(i for i in range(4) if by_lr[i][0] is None) == sorted(best)
 
 
 def test_halving_drops_a_diverging_member_first_even_with_better_accuracy(data):
@@ -276,9 +303,12 @@ def test_halving_drops_a_diverging_member_first_even_with_better_accuracy(data):
     configs = grid(lr=lrs, activation="relu", weight_init_std="he")
     records = sweep(configs, *data, backend=b, halving=[12], **KW)
     blown = records[3]
-    # its last evaluation (0.1) beats every live member's (0.04 to 0.07), yet it goes
-    assert blown.diverged and blown.stopped_at == 12 and blown.history.test_acc[-1] == 0.1
-    assert max(r.history.test_acc[1] for r in records if not r.diverged) == 0.07
+    # its train accuracy at the rung (0.12) beats every live member's (0.043 to 0.077),
+    # yet it goes
+    assert blown.diverged and blown.stopped_at == 12 and blown.history.train_acc[-1] == 0.12
+    assert max(r.history.train_acc[1] for r in records if not r.diverged) == pytest.approx(
+        0.07666666666666666, abs=1e-15
+    )
     # 7 live members: ceil(7 / 2) = 4 go on, the four largest learning rates
     assert [r.config["lr"] for r in records if r.stopped_at is None] == lrs[4:]
     assert all(r.stopped_at == 12 for r in records[:4])

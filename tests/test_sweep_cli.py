@@ -224,8 +224,10 @@ def test_halving_flag_stops_configs_lists_them_last_and_resume_skips_them(tmp_pa
     assert float(cells[1]["lr"]) == next(lr for lr, s in stops.items() if s == 20)
     tail = [float(c["test_acc_mean"]) for c in cells[2:]]  # same rung: by accuracy
     assert tail == sorted(tail, reverse=True)
-    # a rerun with one more config trains only that one: stopped configs count as done
-    assert sweep_main([*common, *lrs, "0.2", "--halving"]) == 0
+    # a rerun with one more config trains only that one: stopped configs count as done;
+    # alone in its stack it cannot be halved, and the user is told so
+    with pytest.warns(UserWarning, match="1 of 1 stacks hold a single config"):
+        assert sweep_main([*common, *lrs, "0.2", "--halving"]) == 0
     assert "4 already in" in capsys.readouterr().out
     lines = _lines(out / "results.jsonl")
     assert len(lines) == 5 and lines[-1]["config"]["lr"] == 0.2
@@ -243,6 +245,7 @@ def test_halving_flag_stops_configs_lists_them_last_and_resume_skips_them(tmp_pa
     [
         (["--eval-interval", "10", "--halving", "15"],
          "halving rung 15 is not an evaluation step (evaluations run every 10 steps)"),
+        (["--eval-interval", "10", "--halving", "15"], "or set --eval-interval to divide it"),
         (["--halving"], "--halving: no evaluation step (every 80 steps) lies between 0 and"),
     ],
 )  # fmt: skip

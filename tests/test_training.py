@@ -235,7 +235,8 @@ def test_array_operations_per_training_step_on_torch():
 
     b = xpnet.get_backend("torch", "cpu", "float32")
     x, t = _blobs(400, d=784)
-    block = training_module.BATCH_BLOCK_BYTES // (100 * (784 + 10) * 4)
+    block = training_module.steps_per_block(x, np.eye(10, dtype=np.float32), 100, np.float32)
+    assert block == 26  # uint8 pixels, float32 batches: (784 * (4 + 1) + 10 * 4) * 100 bytes
 
     def calls(iters, activation):
         Count.calls = 0

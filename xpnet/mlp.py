@@ -213,6 +213,8 @@ def loss_and_grads(
     """
     xp = array_namespace(params["W1"])
     logits, inputs = forward(params, x, activation, scale=scale, keep=True, xp=xp)
+    if t_onehot.dtype != logits.dtype:  # the in-place gradient below keeps the logits' dtype
+        t_onehot = xp.astype(t_onehot, logits.dtype)
     loss, dy = softmax_cross_entropy_stats(logits, t_onehot, xp=xp)
     decays = not (isinstance(weight_decay, int | float) and weight_decay == 0)
     if decays:

@@ -353,8 +353,8 @@ def _gradient_in_place(f: Callable[[Any], Any], x: Any, h: float) -> Any:
     """The chapter's loop: perturb ``x[idx]`` in place, call ``f``, restore bit for bit."""
     xp = array_namespace(x)
     original = xp.asarray(x, copy=True)  # one copy; its elements are never written
-    # x[idx] + h and x[idx] - h for every idx at once (the same roundings as one at a
-    # time), so the loop only moves values: it is the cost, keep it lean
+    # x[idx] + h and x[idx] - h for every idx at once, in x's dtype, so the loop only
+    # moves values: it is the cost, keep it lean
     ups, downs = original + h, original - h
     plus, minus = [], []
     add_plus, add_minus = plus.append, minus.append

@@ -106,9 +106,9 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         nargs="*",
         metavar="STEP",
-        help="successive halving: at each of these evaluation steps every stack keeps its "
-        "better half (by test accuracy); without values, the evaluation steps nearest "
-        "iters/8, iters/4 and iters/2",
+        help="successive halving: at each of these evaluation steps every stack keeps the "
+        "better half of its configs (by train accuracy, a config's seeds together); without "
+        "values, the evaluation steps nearest iters/8, iters/4 and iters/2",
     )
     p.add_argument(
         "--out",
@@ -363,7 +363,12 @@ def sweep_main(argv: Sequence[str] | None = None) -> int:
                     f"and the last step {args.iters - 1}; give a smaller --eval-interval, "
                     "more --iters, or the rung steps"
                 )
-            rungs = list(check_rungs(rungs, iters=args.iters, interval=interval))
+            try:
+                rungs = list(check_rungs(rungs, iters=args.iters, interval=interval))
+            except ValueError as exc:  # the library names its argument; here it is a flag
+                raise ValueError(
+                    str(exc).replace("set eval_interval", "set --eval-interval")
+                ) from None
         run = {"iters": args.iters, "batch_size": args.batch_size,
                "eval_interval": args.eval_interval, "dataset": args.dataset,
                "data_dir": None if args.data_dir is None else str(args.data_dir),

@@ -311,9 +311,10 @@ def sweep(
     halving : sequence of int, optional
         Successive-halving rungs: increasing evaluation steps (0-based multiples of the
         evaluation interval) before the last step. At each rung every stack keeps
-        ``ceil(n / 2)`` of its n live members, ranked by the accuracy just evaluated (test
-        when a test set is given, else train), then by the lower mean training loss since
-        the evaluation before, then by config order; diverged members always go. The
+        ``ceil(n / 2)`` of its n live configs (a config's seeds go on or stop together),
+        ranked by the train accuracy just evaluated (mean over seeds; the test set never
+        chooses), then by the lower mean training loss since the evaluation before, then
+        by config order; diverged members always go (``stopped_at`` set at the rung). The
         others stop there (:attr:`SweepRecord.stopped_at`) and the stack shrinks to the
         survivors. None or empty: every config trains to the end.
 
@@ -347,6 +348,14 @@ def sweep(
         max_bytes=max_bytes,
         max_models=max_models,
     )
+    single = sum(len({_unit(configs[i]) for i in g}) < 2 for g in groups) if rungs else 0
+    if single:
+        warnings.warn(
+            f"halving: {single} of {len(groups)} stacks hold a single config (with its "
+            "seeds), which no rung can cut; configs compete only within their stack (same "
+            "layer sizes, activation and optimizer, split by max_models and max_bytes)",
+            stacklevel=2,
+        )
     if client is not None:
         from .distributed import sweep_on_dask
 
@@ -506,24 +515,41 @@ def check_rungs(halving: Sequence[int] | None, *, iters: int, interval: int) -> 
     return tuple(int(r) for r in rungs)
 
 
-def _survivors(histories: Sequence[TrainHistory], alive: np.ndarray, by_test: bool) -> list[int]:
-    """The stack rows that go on at a rung, in stack order: the better ``ceil(n / 2)`` of
-    the n live rows.
+def _survivors(
+    histories: Sequence[TrainHistory], alive: np.ndarray, units: Sequence[str]
+) -> list[int]:
+    """The stack rows that go on at a rung, in stack order.
 
-    Ranked by the accuracy just evaluated (test or train), then by the lower mean loss
-    since the evaluation before it, then by stack order (config order), so the choice is
-    deterministic; diverged rows (``alive`` False) never go on. Host values only: they
-    were read back for the evaluation.
+    A config trained with several seeds is one unit (``units[r]``: row r's config less its
+    seed): its seeds go on or stop together, so a summary's mean over seeds never mixes
+    steps. The better ``ceil(n / 2)`` of the n units with a live row go on, ranked by the
+    train accuracy just evaluated (mean over the unit's live rows; the test set is never
+    used to choose, so a survivor's test accuracy stays an honest estimate), then by the
+    lower mean training loss since the evaluation before, then by stack order (config
+    order). Diverged rows (``alive`` False) never go on. Host values only: they were read
+    back for the evaluation.
     """
-    live = [int(m) for m in np.flatnonzero(alive)]
+    rows: dict[str, list[int]] = {}
+    for r, unit in enumerate(units):
+        if alive[r]:
+            rows.setdefault(unit, []).append(r)
 
-    def rank(m: int) -> tuple[float, float, int]:
-        h = histories[m]
-        acc = (h.test_acc if by_test else h.train_acc)[-1]
-        since = h.eval_steps[-2] + 1 if len(h.eval_steps) > 1 else 0
-        return (-acc, float(np.mean(h.loss[since:])), m)
+    def rank(unit: str) -> tuple[float, float, int]:
+        accs, losses = [], []
+        for r in rows[unit]:
+            h = histories[r]
+            since = h.eval_steps[-2] + 1 if len(h.eval_steps) > 1 else 0
+            accs.append(h.train_acc[-1])
+            losses.append(float(np.mean(h.loss[since:])))
+        return (-float(np.mean(accs)), float(np.mean(losses)), rows[unit][0])
 
-    return sorted(sorted(live, key=rank)[: math.ceil(len(live) / 2)])
+    kept = sorted(rows, key=rank)[: math.ceil(len(rows) / 2)]
+    return sorted(r for unit in kept for r in rows[unit])
+
+
+def _unit(config: dict[str, Any]) -> str:
+    """A normalized config less its seed: the unit successive halving keeps or stops."""
+    return json.dumps(_jsonable({k: v for k, v in config.items() if k != "seed"}), sort_keys=True)
 
 
 def _take_models(name: str, a: Any, index: Any, xp: Any) -> Any:
@@ -684,8 +710,8 @@ def run_group(
                             active = b.asarray(
                                 alive.astype(np.float64).reshape(-1, 1, 1), dtype=dtype
                             )
-                        by_test = data.test is not None
-                        if step in rungs and shrink(_survivors(histories, alive, by_test), step):
+                        units = [_unit(records[m].config) for m in members]
+                        if step in rungs and shrink(_survivors(histories, alive, units), step):
                             break  # the rest of this block was gathered for the old stack
             done += n_steps
             if on_steps is not None:

@@ -43,9 +43,9 @@ RUNAWAY_FACTOR = 3.0
 GRADIENT_MODES = ("backprop", "numerical")
 
 #: Bytes of input batches gathered at once: one gather (and cast) serves a block of steps,
-#: which on a GPU is one kernel launch where one per step would be 9 (the chapter's recipe:
-#: 26 steps per block in float32).
-BATCH_BLOCK_BYTES = 8 * 2**20
+#: which on a GPU is one kernel launch where one per step would be 9 (the chapter's recipe,
+#: uint8 pixels cast to float32: 26 steps per block).
+BATCH_BLOCK_BYTES = 10 * 2**20
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -276,7 +276,8 @@ def batch_blocks(
     dtype
         The floating dtype of the batches.
     max_bytes : int
-        Bytes of batches gathered at once (at least one step's).
+        Bytes of batches gathered at once, the copy before the cast included (at least
+        one step's).
 
     Yields
     ------
@@ -285,9 +286,7 @@ def batch_blocks(
     """
     xp = array_namespace(x)
     steps, shape = int(rows.shape[0]), tuple(int(v) for v in rows.shape[1:])
-    width = int(x.shape[1]) * xp.finfo(dtype).bits + int(t.shape[1]) * xp.finfo(t.dtype).bits
-    per_step = math.prod(shape) * width // 8
-    block = max(1, min(steps, max_bytes // per_step))
+    block = min(steps, steps_per_block(x, t, math.prod(shape), dtype, max_bytes))
     for start in range(0, steps, block):
         n = min(block, steps - start)
         r = xp.reshape(rows[start : start + n, ...], (-1,))
@@ -297,6 +296,22 @@ def batch_blocks(
         tb = xp.reshape(xp.take(t, r, axis=0), (n, *shape, int(t.shape[1])))
         for i in range(n):
             yield xb[i, ...], tb[i, ...]
+
+
+def steps_per_block(
+    x: Any, t: Any, rows: int, dtype: Any, max_bytes: int = BATCH_BLOCK_BYTES
+) -> int:
+    """How many steps of ``rows`` rows :func:`batch_blocks` gathers at once (at least 1):
+    as many as fit ``max_bytes`` with the batches in ``dtype``, their targets, and the
+    gathered copy before the cast when ``x`` is of another dtype."""
+    xp = array_namespace(x)
+
+    def bits(dt: Any) -> int:
+        return (xp.finfo(dt) if xp.isdtype(dt, "real floating") else xp.iinfo(dt)).bits
+
+    width = int(x.shape[1]) * (bits(dtype) + (bits(x.dtype) if x.dtype != dtype else 0))
+    per_step = rows * (width + int(t.shape[1]) * bits(t.dtype)) // 8
+    return max(1, int(max_bytes) // per_step)
 
 
 def _folded_lr(optimizer: Optimizer | None, lr: float, params: dict[str, Any]) -> Any:
