@@ -196,16 +196,19 @@ def report(result: dict[str, Any]) -> str:
     if result.get("stacked"):
         out += ["", "(l) stacked sweep of learning rates (geomspace(0.01, 1, K)), the recipe: "
                 "stacked run against K sequential train runs (targets: steps <= 0.55, sweep "
-                "<= 0.65, step/floor <= 1.5, k64/k16 per model <= 1)"]  # fmt: skip
+                "<= 0.65, step/floor <= 1.5, k64/k16 per model <= 1; on a GPU, 256 configs "
+                "<= 3x one run)"]  # fmt: skip
         by = {(q["name"], q["numerator"]): q["value"] for q in result["ratios"]}
         rows = [[r["kind"], r["part"], f"{r['backend']}:{r['device']}", r["models"], r["steps"],
                  r["seconds"], 1e3 * r["seconds_per_model_step"],
                  by.get((f"stacked/sequential {r['part']}", r["id"])),
+                 by.get((f"stacked/one run {r['part']}", r["id"])),
                  by.get(("stacked step/floor", r["id"])),
                  next((v for (n, i), v in by.items() if i == r["id"] and n.startswith("k")),
                       None)] for r in result["stacked"]]  # fmt: skip
         out.append(table(["kind", "part", "backend", "K", "steps", "seconds", "ms/model-step",
-                          "/sequential", "/floor", "/smaller K"], rows))  # fmt: skip
+                          "/sequential", "/one run", "/floor", "/smaller K"],
+                         rows))  # fmt: skip
         out.append("steps: T(S) - T(S/2) of runs evaluating only after their first and last "
                    "step; sweep: wall clock with evaluations every epoch")  # fmt: skip
     for key in ("peak_rss", "peak_rss_sweep"):

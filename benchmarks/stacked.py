@@ -79,9 +79,14 @@ def bench_stacked_steps(
     repeats: int,
     ks: tuple[int, ...],
     gemm_gflops: float | None,
+    *,
+    sequential_k: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Steps alone, stacked for every K in ``ks``, sequential for the first K; runs
-    interleaved, median of ``repeats`` differences (see the module docstring)."""
+    """Steps alone, stacked for every K in ``ks``, sequential for ``sequential_k`` models
+    (default the first K; 1 times one run, the GPU's question: what do K configs cost
+    against one?); runs interleaved, median of ``repeats`` differences (see the module
+    docstring)."""
+    seq_k = ks[0] if sequential_k is None else sequential_k
     x, t = data[0], data[1]
     dev = device_data(x, t, backend=b)
     half = steps // 2
@@ -89,7 +94,7 @@ def bench_stacked_steps(
     _sequential_loop(learning_rates(1), b, (x, t), WARMUP_STEPS)
     timers = {("stacked", k): lambda n, k=k: _stacked_loop(learning_rates(k), dev, n, NO_EVAL)
               for k in ks}  # fmt: skip
-    timers["sequential", ks[0]] = lambda n: _sequential_loop(learning_rates(ks[0]), b, (x, t), n)
+    timers["sequential", seq_k] = lambda n: _sequential_loop(learning_rates(seq_k), b, (x, t), n)
     diffs: dict[tuple, list[dict[str, float]]] = {key: [] for key in timers}
     for _ in range(repeats):
         for key, timer in timers.items():
@@ -133,8 +138,9 @@ def bench_stacked_sweep(
 
 
 def stacked_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Stacked over sequential (steps and whole sweep), a model's stacked step over its FLOP
-    floor, and the time per model of larger stacks over the smallest one's."""
+    """Stacked over sequential (steps and whole sweep), a stack over one run (when a
+    one-model sequential row was timed), a model's stacked step over its FLOP floor, and
+    the time per model of larger stacks over the smallest one's."""
     by_id = {r["id"]: r for r in rows}
     out = []
 
@@ -148,6 +154,9 @@ def stacked_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         seq = by_id.get(r["id"].replace("stacked-", "sequential-", 1))
         if seq is not None:
             add(f"stacked/sequential {r['part']}", r, seq["id"], r["seconds"] / seq["seconds"])
+        one = by_id.get(r["id"].rsplit("/", 1)[0].replace("stacked-", "sequential-", 1) + "/k1")
+        if one is not None and r["models"] > 1:  # K configs in one stack against one run
+            add(f"stacked/one run {r['part']}", r, one["id"], r["seconds"] / one["seconds"])
         if r["part"] != "steps":
             continue
         if r.get("floor_seconds_per_model_step"):

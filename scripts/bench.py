@@ -22,14 +22,15 @@ One run measures, side by side, on every backend this machine can use:
 (k) the book's optimizer comparison (ch06/optimizer_compare_mnist.py): xpnet's MultiLayerNet
     and optimizers against the book's code (``benchmarks.chapter``);
 (l) a stacked sweep of 16 (and, on NumPy, 64) learning rates against as many sequential
-    runs, NumPy and torch CPU: steps alone, the whole sweep, a model's step over its floor.
+    runs, NumPy and torch CPU: steps alone, the whole sweep, a model's step over its floor;
+    on a GPU, 256 learning rates as one stack against one run (steps alone).
 
 Loop times are the median of ``--repeats`` runs (taken round-robin over the rows), each
 row after an untimed warm-up of a few steps, with the device synchronized before the clock
 stops. The CPU time other processes took meanwhile is recorded too: on a shared machine
 it explains outliers. Data: Fashion-MNIST when installed, else random bytes of the same
 shape (said in the output). ``--out`` writes every number and the machine description as
-JSON. ``--gpu-only`` times only the CUDA rows (a, c-g), for a borrowed GPU machine.
+JSON. ``--gpu-only`` times only the CUDA rows (a, c-g, l), for a borrowed GPU machine.
 The code lives in the ``benchmarks`` package next to this folder.
 """
 
@@ -82,6 +83,8 @@ from benchmarks.timing import (  # noqa: E402
 )
 
 CLOSURE_ELEMENTS = 10_000
+#: Configs of the recipe stacked on a GPU and timed against one run (target: <= 3x).
+GPU_STACK = 256
 
 
 def _positive_int(text: str) -> int:
@@ -232,6 +235,13 @@ def main(argv: list[str] | None = None) -> int:
             "under_load", lambda: bench_under_load(cpu32[0], data, steps, args.repeats)
         )
 
+    # (l) on a GPU: 256 configs of the recipe as one stack against one run
+    gpu32 = [b for b in b32 if b.device_name != "cpu"]
+    if gpu32:
+        steps = min(args.iters, 600)
+        result["stacked"] = section("stacked_gpu", lambda: [
+            row for b in gpu32 for row in bench_stacked_steps(
+                b, data, steps, args.repeats, (GPU_STACK,), None, sequential_k=1)])  # fmt: skip
     # (j) optimizer cost, (k) the book's comparison, (l) stacked sweeps: CPU rows only.
     if cpu32:
         it, reps = args.iters, args.repeats
@@ -242,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         result["optimizer_compare"] = section(
             "optimizer_compare", lambda: bench_optimizer_compare(cpu32[0], data, steps, reps)
         )
-        result["stacked"] = section(
+        result["stacked"] = result.get("stacked", []) + section(
             "stacked", lambda: stacked_rows(b32, data, it, reps, quick, result["matmul"])
         )
     if args.peak_rss:

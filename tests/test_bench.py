@@ -19,7 +19,12 @@ from benchmarks.machine import machine
 from benchmarks.optim import COMPARE
 from benchmarks.report import fmt, ratios, report, table
 from benchmarks.sections import bench_closure_gradient
-from benchmarks.stacked import learning_rates, steps_difference
+from benchmarks.stacked import (
+    bench_stacked_steps,
+    learning_rates,
+    stacked_ratios,
+    steps_difference,
+)
 from benchmarks.timing import eval_steps, matmul_plan, recipe_flops, step_flops
 from xpnet.nets import EVAL_CHUNK
 from xpnet.testing import TOLERANCES, numerical_atol
@@ -284,9 +289,10 @@ def test_report_prints_every_section_with_its_ratio():
     assert lines[-1] == "skipped cupy:cuda/float32: not installed"
 
 
-def _stacked_row(kind, part, k, seconds, steps=100, floor=None) -> dict:
-    return {"id": f"{kind}-{part}/numpy:cpu/float32/k{k}", "kind": kind, "part": part,
-            "backend": "numpy", "device": "cpu", "dtype": "float32", "models": k,
+def _stacked_row(kind, part, k, seconds, steps=100, floor=None, backend="numpy",
+                 device="cpu") -> dict:  # fmt: skip
+    return {"id": f"{kind}-{part}/{backend}:{device}/float32/k{k}", "kind": kind, "part": part,
+            "backend": backend, "device": device, "dtype": "float32", "models": k,
             "steps": steps, "seconds": seconds, "seconds_per_model_step": seconds / (k * steps),
             "floor_seconds_per_model_step": floor}  # fmt: skip
 
@@ -310,7 +316,10 @@ def _new_sections() -> dict:
                     _stacked_row("stacked", "steps", 64, 8.0, floor=5e-4),
                     _stacked_row("sequential", "steps", 16, 3.2),
                     _stacked_row("stacked", "sweep", 16, 6.0, steps=300),
-                    _stacked_row("sequential", "sweep", 16, 10.0, steps=300)],
+                    _stacked_row("sequential", "sweep", 16, 10.0, steps=300),
+                    # a GPU: 256 configs in one stack against one run
+                    _stacked_row("stacked", "steps", 256, 3.0, backend="cupy", device="cuda"),
+                    _stacked_row("sequential", "steps", 1, 1.2, backend="cupy", device="cuda")],
     }  # fmt: skip
 
 
@@ -329,6 +338,12 @@ def test_ratios_of_the_optimizer_and_stacked_rows():
     assert value["k64/k16 per model", k64] == pytest.approx(1.25)  # 1.25 ms against 1 ms
     assert got["k64/k16 per model", k64]["denominator"] == k16
     assert ("stacked/sequential steps", k64) not in got  # no sequential run of 64
+    gpu = "stacked-steps/cupy:cuda/float32/k256"
+    assert value["stacked/one run steps", gpu] == pytest.approx(2.5)  # 3.0 s against 1.2 s
+    assert (
+        got["stacked/one run steps", gpu]["denominator"] == "sequential-steps/cupy:cuda/float32/k1"
+    )
+    assert [num for name, num in got if name.startswith("stacked/one run")] == [gpu]
     assert not [num for _, num in got if num.startswith("optim-sgd/")]  # sgd/sgd is no ratio
 
 
@@ -341,7 +356,9 @@ def test_report_prints_the_optimizer_and_stacked_sections():
     book = next(line for line in lines if line.startswith("Adam ") and "book" in line)
     assert book.split() == ["Adam", "book", "float64", "3", "3", "1"]
     k16 = next(line for line in lines if line.startswith("stacked     steps") and " 16 " in line)
-    assert k16.split()[3:] == ["16", "100", "1.6", "1", "0.5", "2", "-"]
+    assert k16.split()[3:] == ["16", "100", "1.6", "1", "0.5", "-", "2", "-"]
+    k256 = next(line for line in lines if line.startswith("stacked     steps") and " 256 " in line)
+    assert k256.split()[2:] == ["cupy:cuda", "256", "100", "3", "0.1172", "-", "2.5", "-", "-"]
 
 
 def test_learning_rates_and_the_steps_difference():
@@ -543,3 +560,20 @@ def test_peak_rss_of_a_stacked_sweep(tmp_path):
     assert p["returncode"] == 0, p["stderr"]
     assert _positive(p["peak_rss_mib"])
     assert (tmp_path / "results.jsonl").read_text().count("\n") == 2
+
+
+def test_stacked_steps_against_one_run():
+    """The GPU row's shape, run on the CPU: a stack of K against one run, same steps."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(300, 784), dtype=np.uint8)
+    t = rng.integers(0, 10, size=300)
+    b = xpnet.get_backend("numpy", dtype="float32")
+    rows = bench_stacked_steps(b, (x, t), 8, 1, (3,), None, sequential_k=1)
+    by_id = {r["id"]: r for r in rows}
+    assert set(by_id) == {"stacked-steps/numpy:cpu/float32/k3",
+                          "sequential-steps/numpy:cpu/float32/k1"}  # fmt: skip
+    got = {(r["name"], r["numerator"]): r["value"] for r in stacked_ratios(rows)}
+    stacked, one = by_id["stacked-steps/numpy:cpu/float32/k3"], by_id[
+        "sequential-steps/numpy:cpu/float32/k1"]  # fmt: skip
+    assert stacked["steps"] == one["steps"] == 4  # T(8) - T(4)
+    assert got["stacked/one run steps", stacked["id"]] == stacked["seconds"] / one["seconds"]
