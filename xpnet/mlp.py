@@ -98,7 +98,7 @@ def _shared_grads(x: Any, dy: Any, scale: float | None, xp: Any) -> tuple[Any, A
     flat = xp.reshape(xp.permute_dims(dy, (1, 0, 2)), (n, k * h))
     g_b = xp.reshape(xp.sum(flat, axis=0), (k, 1, h))
     if scale is not None:
-        flat = flat * scale
+        flat *= scale  # a copy (the permuted reshape) or a view of our own temporary dy
     g = xp.reshape(_mT(x, xp) @ flat, (int(x.shape[1]), k, h))
     return xp.permute_dims(g, (1, 0, 2)), g_b
 
