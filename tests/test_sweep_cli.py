@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from xpnet import sweep_cli
 from xpnet.sweep_cli import default_rungs, read_results, sweep_main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,6 +180,23 @@ def test_ctrl_c_keeps_what_finished(tmp_path):
     assert (
         err.strip().splitlines()[-1].startswith(f"xpnet-sweep: interrupted; {kept} of 4 configs")
     )
+
+
+def test_ctrl_c_right_after_a_write_counts_what_the_file_keeps(tmp_path, capsys, monkeypatch):
+    """Ctrl-C may land after a result is written and before anything else runs: the
+    message counts the configs in the file, not the ones the loop got to count."""
+    real = sweep_cli.append_result
+
+    def write_then_interrupt(path, record):
+        real(path, record)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep_cli, "append_result", write_then_interrupt)
+    out = tmp_path / "run"
+    args = [*SMALL, "--lr", "0.1", "1.0", "--max-models", "1", "--out", str(out)]
+    assert sweep_main(args) == 130
+    assert len(_lines(out / "results.jsonl")) == 1
+    assert "interrupted; 1 of 2 configs finished" in capsys.readouterr().err
 
 
 def test_rerun_with_other_settings_in_the_same_out_is_refused(tmp_path, capsys):

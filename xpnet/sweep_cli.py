@@ -383,11 +383,9 @@ def sweep_main(argv: Sequence[str] | None = None) -> int:
         f"{results_path}, {len(todo)} to train on {backend.name} {backend.dtype_name}"
         + ("" if rungs is None else f"; halving at steps {', '.join(map(str, rungs))}")
     )
-    finished = [0]
 
     def on_result(i: int, rec: SweepRecord) -> None:
         append_result(results_path, rec)
-        finished[0] += 1
 
     try:
         if todo:
@@ -420,9 +418,11 @@ def sweep_main(argv: Sequence[str] | None = None) -> int:
             else:
                 sweep(todo_configs, x, t, xt, tt, **kw)
     except KeyboardInterrupt:
+        # counted from the file: Ctrl-C may land between a result's write and the counter
+        kept = len(set(keys) & set(read_results(results_path)))
         print(
-            f"{prog}: interrupted; {len(configs) - len(todo) + finished[0]} of {len(configs)} "
-            f"configs finished, kept in {results_path} (rerun to resume)",
+            f"{prog}: interrupted; {kept} of {len(configs)} configs finished, kept in "
+            f"{results_path} (rerun to resume)",
             file=sys.stderr,
         )
         return 130
