@@ -50,6 +50,12 @@ def as_float(x: Any, xp: Any) -> Any:
     return xp.astype(x, float_dtype_for(x, xp))
 
 
+def itemsize(dtype: Any, xp: Any) -> int:
+    """Bytes per element of a real floating or integer ``dtype`` of namespace ``xp``."""
+    info = xp.finfo(dtype) if xp.isdtype(dtype, "real floating") else xp.iinfo(dtype)
+    return info.bits // 8
+
+
 def float_dtype_for(x: Any, xp: Any) -> Any:
     """float64 if ``x``'s device supports it, else the default real floating dtype."""
     dev = device(x)

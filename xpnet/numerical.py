@@ -27,7 +27,7 @@ from typing import Any
 from array_api_compat import array_namespace, is_writeable_array
 from array_api_compat import device as _device
 
-from ._array import as_float, is_array, is_floating, namespace
+from ._array import as_float, is_array, is_floating, itemsize, namespace
 
 __all__ = [
     "PrecisionWarning",
@@ -167,8 +167,7 @@ def central_difference(
     if bytes_per_direction is None:
         first = directions[0:1, ...]
         xp = array_namespace(first)
-        itemsize = xp.finfo(first.dtype).bits // 8
-        bytes_per_direction = 2 * itemsize * math.prod(first.shape[1:])
+        bytes_per_direction = 2 * itemsize(first.dtype, xp) * math.prod(first.shape[1:])
     parts = []
     for start, stop in chunks(k, bytes_per_direction, max_bytes):
         d = directions[start:stop, ...]

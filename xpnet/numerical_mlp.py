@@ -13,6 +13,7 @@ from typing import Any
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
+from ._array import itemsize
 from .losses import softmax_cross_entropy_stats as _ce
 from .mlp import ACTIVATIONS, decay_term, forward
 from .numerical import DEFAULT_MAX_BYTES, central_difference, gradient_with_step, resolve_step
@@ -96,7 +97,7 @@ def _structured(params, x, t, activation, h, max_bytes):
     inputs = forward(params, x, activation, keep=True)[1]  # x, z1, ..., z_{n-1}
     pre = [inputs[i - 1] @ params[f"W{i}"] + params[f"b{i}"] for i in range(1, n + 1)]
     batch = int(x.shape[0])
-    itemsize = xp.finfo(x.dtype).bits // 8
+    size = itemsize(x.dtype, xp)
     widths = [int(params[f"W{i}"].shape[1]) for i in range(1, n + 1)]
     ones = xp.ones((1, batch, 1), dtype=x.dtype, device=device_of(x))
 
@@ -109,7 +110,7 @@ def _structured(params, x, t, activation, h, max_bytes):
     grads: dict[str, Any] = {}
     for layer in range(1, n + 1):
         # memory of one (direction, unit) pair: its (N, widest later layer) temporaries
-        per_unit = 4 * batch * max(widths[layer - 1 :]) * itemsize
+        per_unit = 4 * batch * max(widths[layer - 1 :]) * size
         units = widths[layer - 1]
         u = max(1, min(units, int(max_bytes) // per_unit))
 

@@ -20,6 +20,7 @@ import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as _device
 
+from ._array import itemsize
 from .backends import Backend, get_backend, to_numpy
 from .numerical import central_difference, numerical_diff, resolve_step
 
@@ -189,8 +190,8 @@ def _gradients_at(f: Callable[[Any], Any], points: Any, h: float) -> Any:
         out = xp.asarray(f(xp.reshape(points[None, ...] + offsets, (m * k, n))))
         return xp.reshape(xp.astype(out, points.dtype), (m, k))
 
-    itemsize = xp.finfo(points.dtype).bits // 8
-    g = central_difference(values, eye, h, bytes_per_direction=4 * k * n * itemsize)
+    size = itemsize(points.dtype, xp)
+    g = central_difference(values, eye, h, bytes_per_direction=4 * k * n * size)
     return xp.permute_dims(g, (1, 0))
 
 

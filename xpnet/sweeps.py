@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace, is_writeable_array
 
-from ._array import one_hot
+from ._array import itemsize, one_hot
 from ._progress import progress as progress_bar
 from ._threads import blas_threads
 from .backends import Backend, get_backend, to_numpy
@@ -329,7 +329,7 @@ def sweep(
     b = backend if isinstance(backend, Backend) else get_backend(backend, None, dtype)
     if dtype is not None and isinstance(backend, Backend):
         b = b.with_dtype(dtype)
-    itemsize = b.xp.finfo(b.float_dtype).bits // 8
+    size = itemsize(b.float_dtype, b.xp)
     if eval_interval is not None and (int(eval_interval) != eval_interval or eval_interval < 1):
         raise ValueError(f"eval_interval must be a positive integer, got {eval_interval!r}")
     interval = eval_interval or max(int(x_train.shape[0]) // batch_size, 1)
@@ -344,7 +344,7 @@ def sweep(
         input_size=int(x_train.shape[1]),
         output_size=classes,
         batch_size=batch_size,
-        itemsize=itemsize,
+        itemsize=size,
         max_bytes=max_bytes,
         max_models=max_models,
     )
@@ -614,6 +614,7 @@ def run_group(
     # The stack's rows: ``members[r]`` is the config of row r (increasing: config order).
     members = list(range(k))
     seed_of = [seeds.index(c["seed"]) for c in configs]
+    unit_of = [_unit(c) for c in configs]  # what halving keeps or stops together
     pending: list[Any] = []
     alive = np.ones(k, dtype=bool)
     saved = {n: xp.asarray(v, copy=True) for n, v in params.items()}
@@ -710,9 +711,10 @@ def run_group(
                             active = b.asarray(
                                 alive.astype(np.float64).reshape(-1, 1, 1), dtype=dtype
                             )
-                        units = [_unit(records[m].config) for m in members]
-                        if step in rungs and shrink(_survivors(histories, alive, units), step):
-                            break  # the rest of this block was gathered for the old stack
+                        if step in rungs:
+                            units = [unit_of[m] for m in members]
+                            if shrink(_survivors(histories, alive, units), step):
+                                break  # the rest of this block was gathered for the old stack
             done += n_steps
             if on_steps is not None:
                 on_steps(n_steps)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace, is_writeable_array
 
-from ._array import one_hot
+from ._array import itemsize, one_hot
 from ._progress import progress as progress_bar
 from ._threads import blas_threads
 from .backends import to_numpy
@@ -305,12 +305,10 @@ def steps_per_block(
     as many as fit ``max_bytes`` with the batches in ``dtype``, their targets, and the
     gathered copy before the cast when ``x`` is of another dtype."""
     xp = array_namespace(x)
-
-    def bits(dt: Any) -> int:
-        return (xp.finfo(dt) if xp.isdtype(dt, "real floating") else xp.iinfo(dt)).bits
-
-    width = int(x.shape[1]) * (bits(dtype) + (bits(x.dtype) if x.dtype != dtype else 0))
-    per_step = rows * (width + int(t.shape[1]) * bits(t.dtype)) // 8
+    row = int(x.shape[1]) * (
+        itemsize(dtype, xp) + (itemsize(x.dtype, xp) if x.dtype != dtype else 0)
+    )
+    per_step = rows * (row + int(t.shape[1]) * itemsize(t.dtype, xp))
     return max(1, int(max_bytes) // per_step)
 
 
