@@ -28,7 +28,6 @@ Dask is optional (``pip install 'xpnet[dask]'``) and imported only inside these 
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections import OrderedDict
@@ -36,10 +35,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from ._json import config_json
 from ._progress import progress as progress_bar
 from ._progress import write
 from .backends import to_numpy
-from .sweeps import DeviceData, SweepRecord, device_data, run_group
+from .sweeps.device import DeviceData, device_data
+from .sweeps.records import SweepRecord
+from .sweeps.stacked import run_group
 
 __all__ = ["SweepTaskError", "connect", "sweep_on_dask"]
 
@@ -73,11 +75,7 @@ class SweepTaskError(RuntimeError):
 
 
 def _failure_line(index: int, config: dict[str, Any], message: str) -> str:
-    return f"config {index} {json.dumps(_jsonable(config), sort_keys=True)}: {message}"
-
-
-def _jsonable(c: dict[str, Any]) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in c.items()}
+    return f"config {index} {config_json(config)}: {message}"
 
 
 def _require_distributed() -> Any:

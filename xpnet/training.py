@@ -162,10 +162,12 @@ def train(
         Once, at the evaluation where the mean loss since the previous one is more than
         :data:`RUNAWAY_FACTOR` times the first step's (``history.diverged`` is set).
     """
-    _check_args(x_train, t_train, x_test, t_test, iters, batch_size, lr, gradient)
-    _check_labels(net, t_train, "t_train")
+    if gradient not in GRADIENT_MODES:
+        raise ValueError(f"gradient must be one of {GRADIENT_MODES}, got {gradient!r}")
+    check_run_args(x_train, t_train, x_test, t_test, iters=iters, batch_size=batch_size, lr=lr)
+    check_labels(t_train, "t_train", net.output_size)
     if t_test is not None:
-        _check_labels(net, t_test, "t_test")
+        check_labels(t_test, "t_test", net.output_size)
     if eval_interval is not None and (int(eval_interval) != eval_interval or eval_interval < 1):
         raise ValueError(f"eval_interval must be a positive integer, got {eval_interval!r}")
     history = TrainHistory() if history is None else history
@@ -398,14 +400,15 @@ def _host(x: Any) -> np.ndarray:
     return to_numpy(x)
 
 
-def _check_args(x_train, t_train, x_test, t_test, iters, batch_size, lr, gradient) -> None:
-    if gradient not in GRADIENT_MODES:
-        raise ValueError(f"gradient must be one of {GRADIENT_MODES}, got {gradient!r}")
+def check_run_args(x_train: Any, t_train: Any, x_test: Any, t_test: Any, *, iters: int,
+                   batch_size: int, lr: float | None = None) -> None:  # fmt: skip
+    """What :func:`train` and a sweep check before any work; ``lr`` None: each config
+    brings its own, checked with it."""
     if int(iters) != iters or iters < 1:
         raise ValueError(f"iters must be a positive integer, got {iters!r}")
     if int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if not (isinstance(lr, numbers.Real) and math.isfinite(lr) and lr > 0):
+    if lr is not None and not (isinstance(lr, numbers.Real) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a positive finite number, got {lr!r}")
     if int(x_train.shape[0]) == 0:
         raise ValueError("the training set is empty")
@@ -417,7 +420,7 @@ def _check_args(x_train, t_train, x_test, t_test, iters, batch_size, lr, gradien
         raise ValueError(f"x_test has {x_test.shape[0]} rows but t_test has {t_test.shape[0]}")
 
 
-def _check_labels(net: Any, t: Any, name: str) -> None:
+def check_labels(t: Any, name: str, classes: int) -> None:
     """Labels outside 0..C-1 would become all-zero one-hot rows and a silently wrong loss.
 
     Checked once, before the loop (a single read-back when the labels are on a device).
@@ -425,7 +428,6 @@ def _check_labels(net: Any, t: Any, name: str) -> None:
     if t.ndim != 1:
         return
     host = to_numpy(t)
-    classes = net.output_size
     if not np.issubdtype(host.dtype, np.integer):
         raise ValueError(f"{name} must hold integer class labels, got dtype {host.dtype}")
     if host.size and (host.min() < 0 or host.max() >= classes):

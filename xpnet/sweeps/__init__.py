@@ -1,0 +1,49 @@
+"""Many configurations trained at once as one stacked model.
+
+Configs that can share arrays (same layer sizes, activation and optimizer kind) train as
+one model whose parameters carry a leading model axis: ``W1`` of shape (K, D, H). Their
+per-model hyperparameters (learning rate, weight decay, momentum, ...) become arrays of
+shape (K, 1, 1), and every member computes what :func:`xpnet.train` computes for that
+config alone (in float64 to the last bits; in float32 hyperparameters that differ across
+members are rounded to float32, as arrays, where a single run keeps them as Python
+floats): the same initial weights (host RNG, the config's seed), the same batches (configs
+with one seed share each batch), the same updates.
+
+Successive halving (``halving=`` rung steps) keeps the better half of each stack at each
+rung and cuts the stack to it; a dropped config's record is what its own run recorded up
+to that rung's evaluation, and a survivor's what its own run records to the end.
+
+The package, one module per concern: :mod:`~xpnet.sweeps.configs` (defaults, checking,
+grids and samples), :mod:`~xpnet.sweeps.records`, :mod:`~xpnet.sweeps.plan` (which configs
+stack), :mod:`~xpnet.sweeps.halving` (rungs and ranking), :mod:`~xpnet.sweeps.device` (the
+data on a device), :mod:`~xpnet.sweeps.stacked` (one stack's training) and
+:mod:`~xpnet.sweeps.driver` (:func:`sweep`, here or on Dask through
+:mod:`xpnet.distributed`).
+"""
+
+from .configs import DEFAULTS, config_key, grid, normalize, sample
+from .device import DeviceData, device_data
+from .driver import sweep
+from .halving import check_rungs
+from .plan import DEFAULT_MAX_BYTES, model_bytes, plan_groups
+from .records import SweepRecord
+from .stacked import StackedGroup, run_group, stack_params
+
+__all__ = [
+    "DEFAULTS",
+    "DEFAULT_MAX_BYTES",
+    "DeviceData",
+    "StackedGroup",
+    "SweepRecord",
+    "check_rungs",
+    "config_key",
+    "device_data",
+    "grid",
+    "model_bytes",
+    "normalize",
+    "plan_groups",
+    "run_group",
+    "sample",
+    "stack_params",
+    "sweep",
+]

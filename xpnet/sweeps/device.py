@@ -1,0 +1,68 @@
+"""A data set moved to one backend's device once, for every stack that trains on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .._array import one_hot
+from ..backends import Backend, get_backend, to_numpy
+
+
+@dataclass
+class DeviceData:
+    """A data set on one backend's device, ready for :func:`xpnet.sweeps.run_group`."""
+
+    backend: Backend
+    x: Any
+    labels: Any
+    t_hot: Any
+    test: tuple[Any, Any] | None
+    classes: int
+
+
+def resolve_backend(backend: Backend | str | None, dtype: str | None) -> Backend:
+    """The backend a sweep trains on: a Backend as given (in ``dtype`` if given), a name,
+    or None for :func:`xpnet.get_backend`'s default."""
+    b = backend if isinstance(backend, Backend) else get_backend(backend, None, dtype)
+    if dtype is not None and isinstance(backend, Backend):
+        b = b.with_dtype(dtype)
+    return b
+
+
+def output_size_of(t: Any, output_size: int | None = None) -> int:
+    """The nets' output size: given, else the one-hot width or the largest label + 1."""
+    if output_size is not None:
+        return int(output_size)
+    if t.ndim == 2:
+        return int(t.shape[1])
+    host = to_numpy(t)
+    return int(host.max()) + 1 if host.size else 1
+
+
+def device_data(
+    x_train: Any,
+    t_train: Any,
+    x_test: Any = None,
+    t_test: Any = None,
+    *,
+    backend: Backend | str | None = None,
+    dtype: str | None = None,
+    output_size: int | None = None,
+) -> DeviceData:
+    """Move a data set to a backend's device once, for several ``run_group`` calls."""
+    b = resolve_backend(backend, dtype)
+    classes = output_size_of(t_train, output_size)
+    x_dev, t_dev = b.asarray(x_train), b.asarray(t_train)
+    xp = b.xp
+    if t_dev.ndim == 2:
+        labels = xp.argmax(t_dev, axis=-1)
+        t_hot = xp.astype(t_dev, b.float_dtype)
+    else:
+        labels = t_dev
+        t_hot = one_hot(t_dev, classes, b.float_dtype, xp)
+    test = None
+    if x_test is not None:
+        tt = b.asarray(t_test)
+        test = (b.asarray(x_test), xp.argmax(tt, axis=-1) if tt.ndim == 2 else tt)
+    return DeviceData(b, x_dev, labels, t_hot, test, classes)

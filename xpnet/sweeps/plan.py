@@ -1,0 +1,60 @@
+"""Which configs train together as one stacked model, within a memory bound."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+from ..nets import EVAL_CHUNK
+from ..optimizers import OPTIMIZERS
+from .configs import normalize
+
+#: Default memory bound of one stacked group (parameters, optimizer state, activations).
+DEFAULT_MAX_BYTES = 1 << 30
+
+
+def stack_key(config: dict[str, Any]) -> tuple:
+    """What normalized configs must share to train as one stack: layer sizes, activation,
+    optimizer kind."""
+    return (config["hidden_sizes"], config["activation"], config["optimizer"])
+
+
+def model_bytes(c: dict[str, Any], d: int, classes: int, batch: int, itemsize: int) -> int:
+    """Bytes one member of a stack needs: ``d`` inputs, ``classes`` outputs, batches of
+    ``batch`` rows, ``itemsize`` bytes per element."""
+    sizes = (d, *c["hidden_sizes"], classes)
+    n_params = sum(a * b + b for a, b in itertools.pairwise(sizes))
+    slots = len(OPTIMIZERS[c["optimizer"]].SLOTS)
+    widest = max(sizes[1:])
+    # params, grads, optimizer state, a saved copy; activations of a batch and an eval chunk
+    return itemsize * ((3 + slots) * n_params + 6 * (batch + EVAL_CHUNK) * widest)
+
+
+def plan_groups(
+    configs: Sequence[dict[str, Any]],
+    *,
+    input_size: int,
+    output_size: int,
+    batch_size: int = 100,
+    itemsize: int = 4,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_models: int | None = None,
+) -> list[list[int]]:
+    """Which configs train together: lists of indices into ``configs``, in order.
+
+    Configs share a group when their layer sizes, activation and optimizer match; a group
+    is split where it would exceed ``max_bytes`` or ``max_models``.
+    """
+    norm = [normalize(c) for c in configs]
+    groups: dict[tuple, list[int]] = {}
+    for i, c in enumerate(norm):
+        groups.setdefault(stack_key(c), []).append(i)
+    out = []
+    for members in groups.values():
+        per = model_bytes(norm[members[0]], input_size, output_size, batch_size, itemsize)
+        k = max(1, int(max_bytes) // per)
+        if max_models is not None:
+            k = max(1, min(k, int(max_models)))
+        out.extend(members[s : s + k] for s in range(0, len(members), k))
+    return out
