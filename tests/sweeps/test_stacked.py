@@ -1,0 +1,89 @@
+"""A stack trains every member as its own train() run would; divergence stays isolated."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _sweep_runs import CONFIGS, KW, alone
+
+import xpnet
+from xpnet import sweeps as sweep_module
+from xpnet.sweeps import grid, sweep
+from xpnet.testing import tolerance
+
+
+def test_every_member_equals_its_own_train_run(backend, data):
+    records = sweep(CONFIGS, *data, backend=backend, **KW)
+    assert len(records) == len(CONFIGS)
+    rtol = 1e-9
+    for config, rec in zip(CONFIGS, records, strict=True):
+        ref = alone(config, data, backend)
+        assert rec.config == sweep_module.normalize(config) and not rec.diverged
+        assert rec.history.eval_steps == ref.eval_steps == [0, 12, 24, 36, 39]
+        assert rec.history.train_acc == ref.train_acc
+        assert rec.history.test_acc == ref.test_acc
+        np.testing.assert_allclose(rec.history.loss, ref.loss, rtol=rtol, atol=0)
+
+
+def test_float32_members_agree_within_the_training_tolerance(backend32, data):
+    configs = grid(lr=[0.3, 1.0], seed=[0, 1])
+    records = sweep(configs, *data, backend=backend32, **KW)
+    rtol, atol = tolerance("float32", training=True)
+    for config, rec in zip(configs, records, strict=True):
+        ref = alone(config, data, backend32)
+        np.testing.assert_allclose(rec.history.loss, ref.loss, rtol=rtol, atol=atol)
+        np.testing.assert_allclose(rec.history.test_acc, ref.test_acc, atol=2 / 100)
+
+
+def test_a_diverging_member_is_frozen_and_the_others_are_unchanged(data):
+    b = xpnet.get_backend("numpy", dtype="float64")
+    lrs = [0.1, 0.2, 0.3, 1e6, 0.5, 0.7, 1.0, 1.5]
+    records = sweep(grid(lr=lrs), *data, backend=b, **KW)
+    for lr, rec in zip(lrs, records, strict=True):
+        if lr == 1e6:
+            assert rec.diverged and rec.history.diverged
+            assert rec.history.eval_steps[-1] < 39  # frozen where it was seen
+            continue
+        ref = alone({"lr": lr}, data, b)
+        assert not rec.diverged
+        assert rec.history.loss == pytest.approx(ref.loss, rel=1e-12)
+        assert rec.history.test_acc == ref.test_acc
+
+
+def _group(configs, data, **kw):
+    b = xpnet.get_backend("numpy", dtype="float64")
+    dev = sweep_module.device_data(*data, backend=b)
+    group = sweep_module.StackedGroup(configs, dev, **{**KW, **kw})
+    xb = np.asarray(dev.x[:25], dtype=np.float64)
+    return group, xb, dev.t_hot[:25]
+
+
+def test_a_frozen_row_keeps_its_parameters_while_the_others_step(data):
+    group, xb, tb = _group(grid(lr=[0.3, 1.0, 0.5]), data)
+    before = {n: np.array(v) for n, v in group.params.items()}
+    group.freeze([1])
+    group.step(xb, tb)
+    for n, v in group.params.items():
+        np.testing.assert_array_equal(v[1], before[n][1])
+        assert not np.array_equal(v[0], before[n][0]) and not np.array_equal(v[2], before[n][2])
+    assert [r.diverged for r in group.records] == [False, True, False]
+    assert group.alive.tolist() == [True, False, True] and len(group.pending) == 1
+
+
+def test_shrink_keeps_the_chosen_rows_with_their_optimizer_state(data):
+    group, xb, tb = _group(grid(optimizer="adam", lr=[0.01, 0.003, 0.001]), data)
+    group.step(xb, tb)
+    params = {n: np.array(v) for n, v in group.params.items()}
+    state = {
+        s: {n: np.array(v) for n, v in slot.items()} for s, slot in group.optimizer.state.items()
+    }
+    assert set(state) == {"m", "v"} and all(len(slot) == 4 for slot in state.values())
+    assert group.shrink([0, 2], step=12)
+    assert group.members == [0, 2] and [r.stopped_at for r in group.records] == [None, 12, None]
+    for n, v in group.params.items():
+        np.testing.assert_array_equal(v, params[n][[0, 2]])
+    for s, slot in group.optimizer.state.items():
+        for n, v in slot.items():
+            np.testing.assert_array_equal(v, state[s][n][[0, 2]])
+    np.testing.assert_array_equal(np.ravel(group.optimizer.hyper["lr"]), [0.01, 0.001])
+    assert not group.shrink([0, 1], step=24)  # every row kept: nothing to cut
