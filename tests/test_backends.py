@@ -428,6 +428,33 @@ def test_pytest_refuses_an_unknown_backend():
     ) in out.stderr
 
 
+def test_skip_backends_refuses_unknown_names(pytester):
+    from pathlib import Path
+
+    pytester.makeconftest((Path(__file__).parent / "conftest.py").read_text())
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.skip_backends("jax", "torch:cpu", reason="known names and ids")
+        def test_known():
+            pass
+
+        @pytest.mark.skip_backends("jaxx", reason="a typo")
+        def test_typo():
+            pass
+        """
+    )
+    out = pytester.runpytest_inprocess(
+        "--collect-only", "-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest"
+    )
+    assert out.ret == pytest.ExitCode.USAGE_ERROR
+    out.stderr.fnmatch_lines(
+        ["ERROR: test_skip_backends_refuses_unknown_names.py::test_typo: "
+         "skip_backends('jaxx'): unknown backend name or id; names: numpy, *; ids: numpy, *"]
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("args", "env"),
     [

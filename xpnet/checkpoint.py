@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ._files import atomic_write
+from ._version import __version__
 from .backends import Backend, to_numpy
 from .nets import MultiLayerNet, TwoLayerNet
 
@@ -144,8 +145,6 @@ def save_checkpoint(
     -------
     pathlib.Path
     """
-    from . import __version__
-
     path = Path(path)
     params = {k: to_numpy(v) for k, v in net.params.items()}
     ckpt = Checkpoint(params, meta={"activation": getattr(net, "activation", "sigmoid")})
