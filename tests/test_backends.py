@@ -216,15 +216,19 @@ def _check_precision_flags(matmul, monkeypatch):
         get_backend("torch", "cpu")
 
 
+HEAVY = ("cupy", "torch", "jax", "matplotlib", "array_api_strict", "threadpoolctl")
+
+
+def _heavy_modules_after(code):
+    """The libraries of :data:`HEAVY` a fresh interpreter has imported after ``code``."""
+    probe = f"import sys; {code}; print([m for m in {HEAVY!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
 def test_import_is_light():
     """``import xpnet`` loads no GPU, plotting or thread-control library."""
-    code = (
-        "import sys; import xpnet; "
-        "print([m for m in ('cupy', 'torch', 'jax', 'matplotlib', 'array_api_strict', "
-        "'threadpoolctl') if m in sys.modules])"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert _heavy_modules_after("import xpnet") == "[]"
 
 
 # --- capabilities: what callers ask instead of comparing names -------------------------
@@ -290,12 +294,10 @@ def test_is_out_of_memory_knows_cupy_and_jax_errors_from_loaded_modules(monkeypa
 
 def test_is_out_of_memory_imports_no_library():
     code = (
-        "import sys; from xpnet.backends import is_out_of_memory; "
-        "assert not is_out_of_memory(RuntimeError('x')); "
-        "print([m for m in ('cupy', 'torch', 'jax', 'array_api_strict') if m in sys.modules])"
+        "from xpnet.backends import is_out_of_memory; "
+        "assert not is_out_of_memory(RuntimeError('x'))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert _heavy_modules_after(code) == "[]"
 
 
 @pytest.mark.parametrize(
