@@ -129,3 +129,15 @@ def test_chapter_calls_with_python_lists():
     )
     loss = xpnet.softmax_cross_entropy([[0.3, 2.9, 4.0]], [2])
     assert isinstance(loss, np.ndarray | np.generic)
+
+
+def test_softmax_cross_entropy_of_one_1d_sample(backend):
+    """One sample of shape (C,), with a one-hot or a 0-d label: the loss of a batch of one."""
+    b = backend
+    logits = np.array([0.3, 2.9, 4.0])
+    want = np.log(np.exp(logits).sum()) - logits[2]
+    one_hot = b.asarray(np.eye(3)[2])
+    for t in (one_hot, b.asarray(np.asarray(2))):
+        loss = xpnet.softmax_cross_entropy(b.asarray(logits), t)
+        assert tuple(loss.shape) == ()
+        assert float(b.to_numpy(loss)) == pytest.approx(want, rel=tolerance("float64")[0])

@@ -209,8 +209,9 @@ def test_any_optimizer_trains_the_chapter_net_on_every_backend(backend, data):
 
 def test_array_operations_per_training_step_on_torch():
     """Each torch operation that computes (makes a new tensor, or writes one in place) is a
-    kernel launch on a GPU. The chapter's step makes 33 (30 with relu); the batches are
-    gathered once per block of steps, 9 more operations per block."""
+    kernel launch on a GPU. The chapter's step makes 33 (29 with relu: its zero is a cached
+    0-d array, made before the first count); the batches are gathered once per block of
+    steps, 9 more operations per block."""
     torch = pytest.importorskip("torch")
     from torch.overrides import TorchFunctionMode
 
@@ -245,7 +246,8 @@ def test_array_operations_per_training_step_on_torch():
             train(net, x, t, iters=iters, batch_size=100, eval_interval=10**6)
         return Count.calls
 
-    for activation, expected in (("sigmoid", 33), ("relu", 30)):
+    for activation, expected in (("sigmoid", 33), ("relu", 29)):
+        calls(1, activation)  # the cached 0-d constants are made here, once per process
         per_step = calls(4, activation) - calls(3, activation)  # one block: no gather
         per_block = calls(3 + block, activation) - calls(3, activation) - block * per_step
         assert (per_step, per_block) == (expected, 9), (activation, per_step, per_block)
@@ -272,3 +274,27 @@ def test_batch_blocks_yield_each_steps_rows_in_order(backend, shape):
             assert xb.dtype == backend.float_dtype
             np.testing.assert_array_equal(xpnet.to_numpy(xb), x_host[rows[step]])
             np.testing.assert_array_equal(xpnet.to_numpy(tb), t_host[rows[step]])
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_no_tensor_is_built_from_a_python_scalar_inside_training(activation, optimizer):
+    """A tensor made from a Python number is a host-to-device copy and a stream sync on a
+    GPU: the loop's steps and evaluations build none (their constants are cached 0-d
+    arrays, made by a first run)."""
+    pytest.importorskip("torch")
+    from _torch_count import scalar_tensors
+
+    b = xpnet.get_backend("torch", "cpu", "float32")
+    x, t = _blobs(300, d=20)
+
+    def run():
+        net = xpnet.MultiLayerNet(20, [8, 8], 10, activation=activation, backend=b, seed=0)
+        opt = xpnet.optimizers.get_optimizer(optimizer, lr=0.1)
+        return train(net, x[:200], t[:200], x[200:], t[200:], iters=6, batch_size=20,
+                     eval_interval=3, optimizer=opt)  # fmt: skip
+
+    run()
+    with scalar_tensors() as built:
+        h = run()
+    assert built == [] and len(h.loss) == 6 and h.eval_steps == [0, 3, 5]

@@ -102,7 +102,7 @@ def softmax_cross_entropy(logits: Any, t: Any, /, *, xp: Any = None) -> Any:
     logits = as_float(logits, xp)
     t = _targets("softmax_cross_entropy", logits, t, xp)
     if logits.ndim == 1:  # one sample: a batch of one
-        return softmax_cross_entropy_stats(logits[None, :], t[None, :])[0][0]
+        return softmax_cross_entropy_stats(logits[None, :], t[None, :])[0]  # mean of one row: 0-d
     return softmax_cross_entropy_stats(logits, t)[0]
 
 

@@ -87,3 +87,26 @@ def test_shrink_keeps_the_chosen_rows_with_their_optimizer_state(data):
             np.testing.assert_array_equal(v, state[s][n][[0, 2]])
     np.testing.assert_array_equal(np.ravel(group.optimizer.hyper["lr"]), [0.01, 0.001])
     assert not group.shrink([0, 1], step=24)  # every row kept: nothing to cut
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+def test_no_tensor_is_built_from_a_python_scalar_inside_a_stacked_step(data, activation):
+    """As for train(): a stack's steps and evaluations build no tensor from a number, also
+    with per-member hyperparameters, weight decay and a frozen member."""
+    pytest.importorskip("torch")
+    from _torch_count import scalar_tensors
+
+    b = xpnet.get_backend("torch", "cpu", "float64")
+    dev = sweep_module.device_data(*data, backend=b)
+    configs = [{"lr": lr, "activation": activation, "weight_decay": 1e-3, "hidden_sizes": [8, 8],
+                "optimizer": "momentum"} for lr in (0.1, 0.2, 0.3)]  # fmt: skip
+
+    def run():
+        group = sweep_module.StackedGroup(configs, dev, iters=6, batch_size=20, eval_interval=3)
+        group.freeze([1])
+        return group.train()
+
+    run()
+    with scalar_tensors() as built:
+        records = run()
+    assert built == [] and [r.history.eval_steps for r in records] == [[0, 3, 5], [], [0, 3, 5]]
