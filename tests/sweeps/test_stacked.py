@@ -110,3 +110,50 @@ def test_no_tensor_is_built_from_a_python_scalar_inside_a_stacked_step(data, act
     with scalar_tensors() as built:
         records = run()
     assert built == [] and [r.history.eval_steps for r in records] == [[0, 3, 5], [], [0, 3, 5]]
+
+
+@pytest.mark.skip_backends(
+    "jax", "array_api_strict:device1", reason="XLA arrays have no strides; one strict device"
+)
+def test_contiguous_stacked_weights_give_the_same_records(backend, data, monkeypatch):
+    """The layout CuPy stores layers 2.. in (C-contiguous), forced on a CPU backend: the
+    same losses and accuracies as the default layout, shared-batch and per-seed stacks,
+    and halving (which cuts the stack) keeps each layout."""
+    from xpnet.backends._registry import SPECS
+
+    configs = grid(lr=[0.3, 1.0], seed=[0, 1], hidden_sizes=[[8, 6]], optimizer=["momentum"])
+    kw = {**KW, "halving": [12]}
+
+    def run(contiguous):
+        monkeypatch.setattr(SPECS[backend.name], "contiguous_stacked_weights", contiguous)
+        dev = sweep_module.device_data(*data, backend=backend)
+        group = sweep_module.StackedGroup(configs, dev, **kw)
+        layouts = _layouts(group.params, backend)
+        records = group.train()
+        return records, layouts, _layouts(group.params, backend)
+
+    plain, contiguous = run(False), run(True)
+    assert plain[1] == plain[2] == {"W1": False, "W2": False, "W3": False}
+    assert contiguous[1] == contiguous[2] == {"W1": False, "W2": True, "W3": True}
+    for a, b in zip(plain[0], contiguous[0], strict=True):
+        assert a.stopped_at == b.stopped_at
+        assert a.history.loss == b.history.loss
+        assert a.history.train_acc == b.history.train_acc
+
+
+def _layouts(params, backend):
+    """Per weight: C-contiguous (True) or model axis second (False), from the strides."""
+    out = {}
+    for name, w in params.items():
+        if name[0] == "W":
+            host = np.asarray(backend.to_numpy(w)) if backend.name != "numpy" else w
+            strides = _strides(w, host)
+            out[name] = strides[0] > strides[1]
+    return out
+
+
+def _strides(w, host):
+    stride = getattr(w, "stride", None)  # torch: element strides
+    if callable(stride):
+        return stride()
+    return getattr(w, "strides", host.strides)

@@ -184,11 +184,11 @@ class StackedGroup:
             return True
         index = self.backend.asarray(np.asarray(keep, dtype=np.int64))
         for n in self.params:
-            self.params[n] = _take_models(n, self.params[n], index, xp)
-            self.saved[n] = _take_models(n, self.saved[n], index, xp)
+            self.params[n] = _take_models(n, self.params[n], index, self.backend)
+            self.saved[n] = _take_models(n, self.saved[n], index, self.backend)
         for slot in self.optimizer.state.values():  # the step counter (Adam's t) is shared
             for n in slot:
-                slot[n] = _take_models(n, slot[n], index, xp)
+                slot[n] = _take_models(n, slot[n], index, self.backend)
         for h in self.opt_cls.HYPER:  # through the optimizer's setter: it drops its device copy
             setattr(self.optimizer, h, _per_model_take(self.optimizer.hyper[h], index, xp))
         self.sgd_lr = self.optimizer.hyper["lr"] if self.opt_cls is SGD else None
@@ -290,17 +290,25 @@ def stack_params(hosts: list[dict[str, Any]], like: Backend, dtype: Any) -> dict
 
     ``Wi`` becomes (K, D_in, D_out) stored model axis second (a transposed view of a
     (D_in, K, D_out) array), so a batch shared by all K meets it in one matrix product;
-    ``bi`` becomes (K, 1, D_out).
+    on a backend with ``contiguous_stacked_weights`` (CuPy) the weights of layers 2..
+    are C-contiguous instead. ``bi`` becomes (K, 1, D_out).
     """
     xp = like.xp
     out = {}
     for name in hosts[0]:
-        if name[0] == "W":
+        if name[0] == "W" and model_axis_second(name, like):
             stack = np.stack([h[name] for h in hosts], axis=1)  # (D_in, K, D_out)
             out[name] = xp.permute_dims(like.asarray(stack, dtype=dtype), (1, 0, 2))
+        elif name[0] == "W":
+            out[name] = like.asarray(np.stack([h[name] for h in hosts]), dtype=dtype)
         else:
             out[name] = like.asarray(np.stack([h[name] for h in hosts])[:, None, :], dtype=dtype)
     return out
+
+
+def model_axis_second(name: str, b: Backend) -> bool:
+    """Whether stacked weight ``name`` is stored model axis second (see :func:`stack_params`)."""
+    return name == "W1" or not b.contiguous_stacked_weights
 
 
 def _per_model(values: list[float], like: Any, b: Backend) -> Any:
@@ -310,11 +318,12 @@ def _per_model(values: list[float], like: Any, b: Backend) -> Any:
     return b.asarray(np.asarray(values, dtype=np.float64).reshape(-1, 1, 1), dtype=like.dtype)
 
 
-def _take_models(name: str, a: Any, index: Any, xp: Any) -> Any:
-    """The models ``index`` of a stacked array: ``Wi`` (K, D, H) kept model axis second in
-    memory, as :func:`stack_params` lays it out (the shared-batch matmul reads it without a
+def _take_models(name: str, a: Any, index: Any, b: Backend) -> Any:
+    """The models ``index`` of a stacked array: ``Wi`` (K, D, H) kept in the layout of
+    :func:`stack_params` (model axis second: the shared-batch matmul reads it without a
     copy); anything else (K, ...) along its first axis."""
-    if name[0] == "W":
+    xp = b.xp
+    if name[0] == "W" and model_axis_second(name, b):
         return xp.permute_dims(xp.take(xp.permute_dims(a, (1, 0, 2)), index, axis=1), (1, 0, 2))
     return xp.take(a, index, axis=0)
 
