@@ -17,7 +17,7 @@ One run measures, side by side, on every backend this machine can use:
 (f) time per training step for larger hidden layers and batches, in GFLOP/s;
 (g) training with ``gradient="numerical"``: steps per second;
 (h) the chapter-style closure ``numerical_gradient(f, x)`` against the chapter's loop;
-(i) the training loop idle and beside one competing CPU-bound process;
+(i) the training loop idle and beside one competing CPU-bound process (NumPy and torch);
 (j) the recipe with SGD, Momentum and Adam: the cost of an optimizer;
 (k) the book's optimizer comparison (ch06/optimizer_compare_mnist.py): xpnet's MultiLayerNet
     and optimizers against the book's code (``benchmarks.chapter``);
@@ -222,18 +222,20 @@ def main(argv: list[str] | None = None) -> int:
         lambda: bench_scaling(b32, hiddens, sweep_batches, target, result["matmul"]),
     )
 
-    # (h) the closure-style numerical gradient and (i) the loop under load: NumPy on the CPU.
+    # (h) the closure-style numerical gradient and (i) the loop under load: NumPy and torch
+    # on the CPU.
     result["closure_gradient"], result["under_load"] = [], []
     cpu32 = [b for b in b32 if b.name == "numpy"]
     if not gpu_only:
         result["closure_gradient"] = section(
             "closure_gradient", lambda: bench_closure_gradient(CLOSURE_ELEMENTS, args.repeats)
         )
-    if cpu32:
+    # NumPy's BLAS threads and torch's own intra-op threads, each idle and beside a competitor
+    loaded = cpu32 + [b for b in b32 if b.name == "torch" and b.device_name == "cpu"]
+    if loaded:
         steps = min(LOAD_STEPS, args.iters)
-        result["under_load"] = section(
-            "under_load", lambda: bench_under_load(cpu32[0], data, steps, args.repeats)
-        )
+        result["under_load"] = section("under_load", lambda: [
+            row for b in loaded for row in bench_under_load(b, data, steps, args.repeats)])  # fmt: skip
 
     # (l) on a GPU: 256 configs of the recipe as one stack against one run
     gpu32 = [b for b in b32 if b.device_name != "cpu"]

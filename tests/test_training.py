@@ -298,3 +298,36 @@ def test_no_tensor_is_built_from_a_python_scalar_inside_training(activation, opt
     with scalar_tensors() as built:
         h = run()
     assert built == [] and len(h.loss) == 6 and h.eval_steps == [0, 3, 5]
+
+
+@pytest.mark.parametrize("name", ["numpy", "torch"])
+@pytest.mark.parametrize("optimizer", [None, "adam"])
+def test_warm_up_changes_no_number(name, optimizer, monkeypatch):
+    """The untimed first step and evaluation chunk of compiling backends, forced on a CPU
+    backend: the same losses, accuracies, parameters and optimizer state as without it,
+    and its seconds recorded apart from the loop's."""
+    from xpnet.backends._registry import SPECS
+
+    if name == "torch":
+        pytest.importorskip("torch")
+    b = xpnet.get_backend(name, "cpu", "float64")
+    x, t = _blobs(300, d=20)
+
+    def run(warm):
+        monkeypatch.setattr(SPECS[name], "warms_up", lambda dev: warm)
+        net = xpnet.MultiLayerNet(20, [8], 10, activation="relu", backend=b, seed=0)
+        opt = None if optimizer is None else xpnet.get_optimizer(optimizer, lr=0.01)
+        h = train(net, x[:200], t[:200], x[200:], t[200:], iters=12, batch_size=20,
+                  eval_interval=5, optimizer=opt, lr=0.3)  # fmt: skip
+        state = {} if opt is None else opt.state_dict()
+        return h, {k: b.to_numpy(v) for k, v in net.params.items()}, state
+
+    (h0, p0, s0), (h1, p1, s1) = run(False), run(True)
+    assert h0.warmup_seconds == 0 and h1.warmup_seconds > 0
+    assert h1.as_dict()["warmup_seconds"] == h1.warmup_seconds
+    assert (h1.loss, h1.train_acc, h1.test_acc) == (h0.loss, h0.train_acc, h0.test_acc)
+    for k in p0:
+        np.testing.assert_array_equal(p1[k], p0[k])
+    assert s1.keys() == s0.keys()
+    for k in s0:
+        np.testing.assert_array_equal(s1[k], s0[k])

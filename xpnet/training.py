@@ -21,6 +21,7 @@ from array_api_compat import array_namespace, is_writeable_array
 from ._array import itemsize, one_hot
 from ._progress import progress as progress_bar
 from ._threads import blas_threads
+from ._warmup import warm_up
 from .backends import to_numpy
 from .numerical import PrecisionWarning, resolve_step
 from .optimizers import SGD, Optimizer, hyper_on_device
@@ -70,6 +71,9 @@ class TrainHistory:
         The step (0-based) after which each evaluation ran.
     loop_seconds : float
         Wall time of the loop, evaluations included, device synchronized at the end.
+    warmup_seconds : float
+        Wall time of the untimed first step and evaluation chunk on backends that compile
+        kernels (see :mod:`xpnet._warmup`); 0 elsewhere.
     diverged : bool
         The loss became NaN/inf or ran far above where it started.
     input_scale : float or None
@@ -82,6 +86,7 @@ class TrainHistory:
     test_acc: list[float] = field(default_factory=list)
     eval_steps: list[int] = field(default_factory=list)
     loop_seconds: float = 0.0
+    warmup_seconds: float = 0.0
     diverged: bool = False
     input_scale: float | None = None
 
@@ -216,6 +221,9 @@ def train(
         optimizer.update(net.params, grads)
         return loss
 
+    if b.warms_up and gradient == "backprop":  # a numerical step is thousands of passes
+        history.warmup_seconds += warm_up(b, net, optimizer, one_step, lambda rows: batch_blocks(
+            x_dev, t_hot, rows, net.dtype), x_dev, t_dev, batch_size, scale)  # fmt: skip
     bar = progress_bar(total=iters, initial=start_step, disable=not progress, unit="step",
                        desc="train")  # fmt: skip
     start = time.perf_counter()
@@ -224,9 +232,9 @@ def train(
         for first, idx_host in batch_chunks(seed, n_train, batch_size, interval, iters,
                                             start_step):  # fmt: skip
             batches = batch_blocks(x_dev, t_hot, b.asarray(idx_host), net.dtype)
-            # BLAS threads decided per epoch by what else the machine is doing: every core
+            # CPU threads decided per epoch by what else the machine is doing: every core
             # when it is idle, one when another process competes (see xpnet._threads)
-            with blas_threads():
+            with blas_threads(backend=b):
                 for i, (xb, tb) in enumerate(batches):
                     step = first + i
                     pending.append(one_step(xb, tb))

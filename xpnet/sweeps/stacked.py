@@ -232,7 +232,7 @@ class StackedGroup:
         with (
             warnings.catch_warnings(),
             np.errstate(over="ignore", invalid="ignore"),
-            blas_threads(flops),
+            blas_threads(flops, self.backend),
         ):
             # a diverging member may overflow before it is frozen; the others are unaffected
             warnings.simplefilter("ignore", RuntimeWarning)
