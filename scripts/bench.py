@@ -235,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     if loaded:
         steps = min(LOAD_STEPS, args.iters)
         result["under_load"] = section("under_load", lambda: [
-            row for b in loaded for row in bench_under_load(b, data, steps, args.repeats)])  # fmt: skip
+            row for b in loaded for row in bench_under_load(b, data, steps, args.repeats)
+        ])  # fmt: skip
 
     # (l) on a GPU: 256 configs of the recipe as one stack against one run
     gpu32 = [b for b in b32 if b.device_name != "cpu"]

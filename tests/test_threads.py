@@ -34,8 +34,8 @@ class _Pool:
 
 
 def _backend(pool=None, on_cpu=True):
-    return types.SimpleNamespace(on_cpu=on_cpu,
-                                 intra_op_threads=lambda: (pool.get, pool.set) if pool else None)  # fmt: skip
+    threads = (pool.get, pool.set) if pool else None
+    return types.SimpleNamespace(on_cpu=on_cpu, intra_op_threads=lambda: threads)
 
 
 def test_a_library_pool_follows_the_blas_choice_and_is_restored(pools):
@@ -102,8 +102,9 @@ def test_torch_intra_op_threads_follow_the_choice_inside_train(pools, monkeypatc
         b = xpnet.get_backend("torch", "cpu")
         rng = np.random.default_rng(0)
         net = xpnet.TwoLayerNet(6, 4, 3, backend=b, seed=0)
-        xpnet.train(net, rng.standard_normal((40, 6)), rng.integers(0, 3, 40), iters=8,
-                    batch_size=10, on_epoch=lambda h: seen.append(torch.get_num_threads()))  # fmt: skip
+        x, t = rng.standard_normal((40, 6)), rng.integers(0, 3, 40)
+        xpnet.train(net, x, t, iters=8, batch_size=10,
+                    on_epoch=lambda h: seen.append(torch.get_num_threads()))  # fmt: skip
         assert seen == [1, 1, 1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)

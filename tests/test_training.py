@@ -331,3 +331,47 @@ def test_warm_up_changes_no_number(name, optimizer, monkeypatch):
     assert s1.keys() == s0.keys()
     for k in s0:
         np.testing.assert_array_equal(s1[k], s0[k])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+def test_torch_cuda_steps_never_wait_for_the_gpu(activation):
+    """Steps of train() and of a stacked sweep under torch's sync debug mode "error": any
+    host sync inside them (a tensor made from a Python number, a read-back) raises."""
+    torch = pytest.importorskip("torch")
+    try:
+        b = xpnet.get_backend("torch", "cuda", "float32")
+    except xpnet.BackendError as exc:
+        pytest.skip(str(exc))
+    from xpnet import sweeps
+
+    x, t = _blobs(400, d=64)
+    net = xpnet.MultiLayerNet(64, [32, 16], 10, activation=activation, backend=b, seed=0)
+    x_dev, t_dev = b.asarray(x), b.asarray(t)
+    t_hot = xpnet._array.one_hot(t_dev, 10, net.dtype, b.xp)
+    rows = b.asarray(np.random.default_rng(0).integers(0, 400, size=(4, 50)))
+    batches = list(training_module.batch_blocks(x_dev, t_hot, rows, net.dtype))
+    dev = sweeps.device_data(x[:300], t[:300], x[300:], t[300:], backend=b)
+    configs = [{"lr": lr, "activation": activation, "hidden_sizes": [32, 16],
+                "optimizer": "adam"} for lr in (1e-3, 3e-3)]  # fmt: skip
+    group = sweeps.StackedGroup(configs, dev, iters=4, batch_size=50)
+    adam = xpnet.get_optimizer("adam", lr=1e-3)
+
+    def steps():
+        for xb, tb in batches:
+            loss, st = net.loss_and_gradient(xb, tb, scale=1 / 255, step=0.1)
+            for k, g in st.items():
+                net.params[k] -= g
+            _, grads = net.loss_and_gradient(xb, tb, scale=1 / 255)
+            adam.update(net.params, grads)
+            group.step(xb, tb)
+        return loss
+
+    steps()  # the cached constants and optimizer state are made here
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        loss = steps()
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert np.isfinite(float(loss)) and len(group.pending) == 8
