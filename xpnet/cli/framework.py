@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 
 from .._files import atomic_write
 from .._progress import write
-from ..backends import BACKENDS, DTYPES
+from ..backends import BACKENDS, DTYPES, is_out_of_memory
 from ..data import DATASETS, DataSet, load_data
 from ..training import DivergenceWarning
 
@@ -162,14 +162,6 @@ def describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _out_of_memory(exc: BaseException) -> bool:
-    if isinstance(exc, MemoryError):  # NumPy's "Unable to allocate", CuPy's OutOfMemoryError
-        return True
-    torch = sys.modules.get("torch")
-    oom = getattr(torch, "OutOfMemoryError", None) if torch is not None else None
-    return oom is not None and isinstance(exc, oom)
-
-
 def run_command(
     parser: argparse.ArgumentParser,
     argv: Sequence[str] | None,
@@ -208,7 +200,7 @@ def cli_errors(prog: str, parser: argparse.ArgumentParser | None = None) -> Iter
     except UsageError as exc:
         run.fail(str(exc), EXIT_USAGE)
     except Exception as exc:
-        if _out_of_memory(exc):
+        if is_out_of_memory(exc):
             where = f" {run.stage}" if run.stage else ""
             detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             run.fail(f"out of memory{where} ({detail}); {run.memory_hint}; {run.done()}")

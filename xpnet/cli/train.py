@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .._progress import write
-from ..backends import Backend, BackendError, get_backend
+from ..backends import SPECS, Backend, BackendError, get_backend
 from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..data import DataError
 from ..nets import ACTIVATIONS, INIT_GAINS, MultiLayerNet, TwoLayerNet
@@ -41,9 +41,6 @@ from .framework import (
 
 __all__ = ["train_main"]
 
-# Backends whose float16 matmul falls back to NumPy's slow loops (no BLAS kernel).
-SLOW_FLOAT16 = ("numpy", "array_api_strict")
-
 
 def _check_memory(hidden_size: int, input_size: int = 784, classes: int = 10) -> None:
     """Refuse a net whose initial weights alone exceed this machine's memory."""
@@ -61,11 +58,12 @@ def _check_memory(hidden_size: int, input_size: int = 784, classes: int = 10) ->
 
 
 def _check_float16(backend: Backend) -> None:
-    if backend.dtype_name == "float16" and backend.name in SLOW_FLOAT16:
+    if backend.dtype_name == "float16" and backend.slow_float16:
+        fast = ", ".join(name for name, spec in SPECS.items() if not spec.slow_float16)
         raise UsageError(
             f"--dtype float16 on {backend.name}: NumPy has no float16 matrix-multiply kernels, "
-            "so it runs ~100x slower than float32; use --dtype float32 here, or float16 on "
-            "torch, cupy or jax"
+            f"so it runs ~100x slower than float32; use --dtype float32 here, or float16 on "
+            f"{fast}"
         )
 
 
