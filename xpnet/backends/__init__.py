@@ -15,12 +15,13 @@ stays cheap on machines that have CuPy or PyTorch installed but no GPU.
 from __future__ import annotations
 
 from ._core import Backend, canonical_device, dtype_name, get_backend, to_numpy
-from ._registry import BACKENDS, is_out_of_memory, namespace_spec
+from ._registry import BACKENDS, SPECS, is_out_of_memory, namespace_spec
 from ._spec import DTYPES, BackendError
 
 __all__ = [
     "BACKENDS",
     "DTYPES",
+    "SPECS",
     "Backend",
     "BackendError",
     "canonical_device",
