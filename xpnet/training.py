@@ -106,6 +106,7 @@ def train(
     on_epoch: Callable[[TrainHistory], None] | None = None,
     optimizer: Optimizer | None = None,
     history: TrainHistory | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> TrainHistory:
     """Mini-batch training as in the chapter's train_neuralnet.py.
 
@@ -146,6 +147,9 @@ def train(
         ``eval_interval``; net and optimizer restored to where it stopped): training
         resumes at step ``len(history.loss)``, draws the same batches an uninterrupted
         run would, and extends ``history``.
+    stop : callable, optional
+        Asked after every step; True ends the run there, its history and parameters those
+        of that step (resumable with ``history``).
 
     Returns
     -------
@@ -235,7 +239,11 @@ def train(
                         bar.set_postfix_str(_postfix(history), refresh=False)
                         if on_epoch is not None:
                             on_epoch(history)
-            bar.update(idx_host.shape[0])
+                    if stop is not None and stop():
+                        break
+            bar.update(i + 1)
+            if stop is not None and stop():
+                break
         _read_losses(history, pending)
         b.synchronize()
     history.loop_seconds += time.perf_counter() - start
