@@ -93,7 +93,7 @@ def read_resume(
             try:
                 values[k] = _as_flag(actions[k], config[k])
             except (argparse.ArgumentTypeError, ValueError, TypeError):
-                bad.append(f"{k} {json.dumps(config[k])}")
+                bad.append(f"{_flag(k)} {json.dumps(config[k])}")
     if bad:
         raise UsageError(
             f"{where}: its settings hold {', '.join(bad)}, values this version does not "

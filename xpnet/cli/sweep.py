@@ -34,6 +34,7 @@ from .locking import lock_folder
 from .outputs import check_outputs
 from .sweep_checks import (
     OUT_FILES,
+    check_disk_room,
     check_grid_size,
     check_model_size,
     open_results,
@@ -241,7 +242,7 @@ def _sweep(args: argparse.Namespace, run: CliRun) -> None:
         one_seed = build_configs(argparse.Namespace(**{**vars(args), "seeds": 1}))
         for c in one_seed:
             config_key(c)
-        check_grid_size(len(one_seed) * args.seeds, args, args.out)
+        check_grid_size(len(one_seed) * args.seeds, args)
         configs, keys = unique_configs(run, build_configs(args))
         try:
             args.out.mkdir(parents=True, exist_ok=True)
@@ -268,6 +269,7 @@ def _sweep(args: argparse.Namespace, run: CliRun) -> None:
         check_run_setting(args.out / "run.json", setting)
     done = read_results(results_path)
     todo = [i for i, k in enumerate(keys) if k not in done]
+    check_disk_room(len(todo), args, results_path)
     print(
         f"{run.prog}: {len(configs)} configs, {len(configs) - len(todo)} already in "
         f"{results_path}, {len(todo)} to train on {backend.name} {backend.dtype_name}"

@@ -19,6 +19,7 @@ from .sweep_results import parse_record, scan_results
 
 __all__ = [
     "OUT_FILES",
+    "check_disk_room",
     "check_grid_size",
     "check_model_size",
     "open_results",
@@ -48,31 +49,36 @@ def _gib(n: float) -> str:
     return f"{n / 2**40:,.1f} TiB" if n >= 2**40 else f"{n / 2**30:,.1f} GiB"
 
 
-def check_grid_size(count: int, args: Any, out: Path) -> None:
-    """Refuse a sweep whose records, results file or largest single model cannot fit.
+def _size(n: float) -> str:
+    return _gib(n) if n >= 2**30 else f"{n / 2**20:,.1f} MiB"
 
-    ``count`` configs of ``args.iters`` steps; a :class:`UsageError` gives the count and
-    the estimate, before any config is built.
-    """
-    steps = args.iters
-    need = count * (RECORD_MEMORY[0] + RECORD_MEMORY[1] * steps)
+
+def check_grid_size(count: int, args: Any) -> None:
+    """Refuse a sweep whose records cannot fit in memory: ``count`` configs of
+    ``args.iters`` steps; the :class:`UsageError` gives the count and the estimate, before
+    any config is built."""
+    need = count * (RECORD_MEMORY[0] + RECORD_MEMORY[1] * args.iters)
     memory = physical_memory()
-    what = f"{count:,} configs (the grid times --seeds {args.seeds}) of {steps:,} steps"
     if memory is not None and need > memory:
         raise UsageError(
-            f"{what}: their records need about {_gib(need)} of memory, more than this "
+            f"{count:,} configs (the grid times --seeds {args.seeds}) of {args.iters:,} "
+            f"steps: their records need about {_gib(need)} of memory, more than this "
             f"machine's {_gib(memory)}; use fewer values, --seeds or --iters"
         )
-    line = count * (RECORD_LINE[0] + RECORD_LINE[1] * steps)
-    folder = next((f for f in (out, *out.parents) if f.is_dir()), Path("."))
+
+
+def check_disk_room(todo: int, args: Any, results: Path) -> None:
+    """Refuse to train ``todo`` configs whose results cannot fit on ``results``' disk."""
+    need = todo * (RECORD_LINE[0] + RECORD_LINE[1] * args.iters)
     try:
-        free = shutil.disk_usage(folder).free
+        free = shutil.disk_usage(results.parent).free
     except OSError:
-        free = None
-    if free is not None and line > free:
+        return
+    if need > free:
         raise UsageError(
-            f"{what}: results.jsonl would need about {_gib(line)}, but {out} has "
-            f"{_gib(free)} free; use fewer values, --seeds or --iters, or another --out"
+            f"{todo:,} configs to train of {args.iters:,} steps: {results.name} would need "
+            f"about {_size(need)}, but {results.parent} has {_size(free)} free; free some "
+            "space, or use fewer values, --seeds or --iters, or another --out"
         )
 
 
