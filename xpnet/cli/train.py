@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
@@ -41,6 +40,7 @@ from .framework import (
 from .outputs import check_outputs
 from .resume import Resumed, given_flags, read_resume
 from .signals import deferred_interrupts
+from .sweep_checks import physical_memory
 
 __all__ = ["train_main"]
 
@@ -49,9 +49,8 @@ def _check_memory(hidden_size: int, input_size: int = 784, classes: int = 10) ->
     """Refuse a net whose initial weights alone exceed this machine's memory."""
     # the host RNG draws float64 weights, then the backend holds its own copy
     need = (input_size + 1 + classes) * hidden_size * (8 + 8)
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # not POSIX: rely on MemoryError later
+    total = physical_memory()
+    if total is None:  # not POSIX: rely on MemoryError later
         return
     if need > total:
         raise UsageError(
