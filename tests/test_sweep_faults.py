@@ -199,6 +199,28 @@ def test_a_real_full_disk_keeps_every_finished_record_and_leaves_no_empty_file(
         assert _lrs(out) == sorted(float(v) for v in lrs)
 
 
+def test_a_folder_appearing_in_place_of_an_output_costs_only_that_output(
+    tmp_path, capsys, monkeypatch, no_figures
+):
+    out = tmp_path / "run"
+    real_append = sweep_cli.append_result
+
+    def append_then_block(path, record):  # another program takes the summary's name
+        real_append(path, record)
+        (out / "summary.csv").mkdir(exist_ok=True)
+
+    monkeypatch.setattr(sweep_cli, "append_result", append_then_block)
+    assert status(sweep_main, [*SWEEP, "--lr", "0.1", "0.2", "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert error_line(captured.err, PROG) == (
+        f"{PROG}: error: cannot write {out / 'summary.csv'} (Is a directory); "
+        f"wrote {out / 'results.jsonl'}"
+    )
+    assert "test acc (mean ± std)" in captured.out  # the table is still printed
+    assert _lrs(out) == [0.1, 0.2]
+    assert not list(out.glob(".summary.csv.*"))
+
+
 def test_an_output_that_is_a_folder_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     (out / "curves.png").mkdir(parents=True)

@@ -70,7 +70,7 @@ def remove_stale_temporaries(folder: Path, pattern: str, *, older_than: float = 
 def _writer_alive(name: str) -> bool:
     """False only when ``name`` is a temporary of a process of this machine that is gone."""
     m = _WRITER.search(name)
-    if m is None or m[1] != _HOST:
+    if m is None or m[1] != _HOST or os.name == "nt":  # Windows' os.kill would end it
         return True
     try:
         os.kill(int(m[2]), 0)

@@ -81,7 +81,11 @@ def read_resume(
         raise UsageError(f"{where}: {exc}") from None
     meta = ckpt.meta
     config = meta.get("config")
-    if not isinstance(config, dict) or any(k not in config for k in ("optimizer", "seed")):
+    if (
+        not isinstance(config, dict)
+        or "history" not in meta
+        or any(k not in config for k in ("optimizer", "seed"))
+    ):
         raise UsageError(
             f"{where}: not a checkpoint of a run saved with --save by this version "
             "(no optimizer state or history)"
