@@ -81,6 +81,8 @@ from benchmarks.timing import (  # noqa: E402
     other_cpu_seconds,
     others_since,
 )
+from xpnet._files import atomic_write  # noqa: E402
+from xpnet.cli import UsageError, check_output  # noqa: E402
 
 CLOSURE_ELEMENTS = 10_000
 #: Configs of the recipe stacked on a GPU and timed against one run (target: <= 3x).
@@ -130,6 +132,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.gpu_only and (args.include_strict or args.peak_rss):
         p.error("--gpu-only times GPU rows only: drop --include-strict and --peak-rss")
+    try:  # before minutes of benchmarks, not after them
+        check_output("--out", args.out)
+    except UsageError as exc:
+        p.error(str(exc))
     if args.iters is None:
         args.iters = 600 if args.quick else 10_000
     if args.repeats is None:
@@ -284,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
               f"local:1 {d['speedup_N_over_1']:.2f}x (target >= 1.6), local:1 / in-process "
               f"{d['overhead_1_over_in_process']:.2f}x (target <= 1.15)")  # fmt: skip
     if args.out is not None:
-        args.out.write_text(json.dumps(finite(result), indent=1, allow_nan=False) + "\n")
+        with atomic_write(args.out, "w") as fh:
+            fh.write(json.dumps(finite(result), indent=1, allow_nan=False) + "\n")
         print(f"wrote {args.out}")
     return 0
 

@@ -343,8 +343,10 @@ def test_a_failed_summary_write_leaves_the_old_files_whole(tmp_path, capsys, mon
     with pytest.raises(SystemExit) as info:
         sweep_main(args)  # nothing left to train: the summary is written again, and fails
     assert info.value.code == 1
+    # the figures are still tried after the summary failed; one line names both
     assert _one_error_line(capsys) == (
         f"xpnet-sweep: error: cannot write {out / 'summary.csv'} (No space left on device); "
+        f"cannot write {out / 'curves.png'} (No space left on device); "
         f"wrote {out / 'results.jsonl'}\n"
     )
     # no half file, no temporaries: every file as the first run left it
@@ -358,7 +360,7 @@ def test_a_failed_run_json_write_leaves_no_file(tmp_path, capsys, monkeypatch):
         sweep_main([*SMALL, "--lr", "0.1", "--out", str(out)])
     assert info.value.code == 2
     assert "cannot write run.json (No space left on device)" in _one_error_line(capsys)
-    assert list(out.iterdir()) == []
+    assert [p.name for p in out.iterdir()] == [".lock"]  # the folder's lock, nothing else
 
 
 def test_sweep_script_runs_from_an_uninstalled_checkout(tmp_path):

@@ -114,3 +114,9 @@ def one_hot(labels: Any, num_classes: int, dtype: Any, xp: Any) -> Any:
     """One-hot rows built by comparison; integer-array assignment is not in the standard."""
     classes = xp.arange(num_classes, device=device(labels), dtype=labels.dtype)
     return xp.astype(labels[..., None] == classes, dtype)
+
+
+def has_non_finite(x: Any) -> bool:
+    """Whether a floating array holds NaN or inf (never for integers): one read-back."""
+    xp = array_namespace(x)
+    return is_floating(x, xp) and bool(xp.any(~xp.isfinite(x)))

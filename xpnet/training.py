@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace, is_writeable_array
 
-from ._array import itemsize, one_hot
+from ._array import has_non_finite, itemsize, one_hot
 from ._progress import progress as progress_bar
 from ._threads import blas_threads
 from ._warmup import warm_up
@@ -111,6 +111,7 @@ def train(
     on_epoch: Callable[[TrainHistory], None] | None = None,
     optimizer: Optimizer | None = None,
     history: TrainHistory | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> TrainHistory:
     """Mini-batch training as in the chapter's train_neuralnet.py.
 
@@ -151,6 +152,9 @@ def train(
         ``eval_interval``; net and optimizer restored to where it stopped): training
         resumes at step ``len(history.loss)``, draws the same batches an uninterrupted
         run would, and extends ``history``.
+    stop : callable, optional
+        Asked after every step; True ends the run there, its history and parameters those
+        of that step (resumable with ``history``).
 
     Returns
     -------
@@ -243,7 +247,11 @@ def train(
                         bar.set_postfix_str(_postfix(history), refresh=False)
                         if on_epoch is not None:
                             on_epoch(history)
-            bar.update(idx_host.shape[0])
+                    if stop is not None and stop():
+                        break
+            bar.update(i + 1)
+            if stop is not None and stop():
+                break
         _read_losses(history, pending)
         b.synchronize()
     history.loop_seconds += time.perf_counter() - start
@@ -383,10 +391,12 @@ def _read_losses(history: TrainHistory, pending: list[Any]) -> None:
     if bad.size:
         where = first + int(bad[0])
         history.diverged = True
-        raise TrainingDivergedError(
-            f"loss became {values[bad[0]]} at step {where}; "
-            "the learning rate is probably too large: try a smaller lr"
-        )
+        hint = (  # step 0's loss comes before any update: the learning rate played no part
+            "before any update, so not the learning rate: the initial weights are too "
+            "large (a smaller weight_init_std)" if where == 0
+            else "the learning rate is probably too large: try a smaller lr"
+        )  # fmt: skip
+        raise TrainingDivergedError(f"loss became {values[bad[0]]} at step {where}; {hint}")
 
 
 def _accuracy(net: Any, x: Any, t: Any, scale: float | None) -> float:
@@ -424,6 +434,9 @@ def check_run_args(x_train: Any, t_train: Any, x_test: Any, t_test: Any, *, iter
         raise ValueError(f"x_train has {x_train.shape[0]} rows but t_train has {t_train.shape[0]}")
     if (x_test is None) != (t_test is None):
         raise ValueError("give both x_test and t_test, or neither")
+    for name, x in (("x_train", x_train), ("x_test", x_test)):
+        if x is not None and has_non_finite(x):
+            raise ValueError(f"{name} holds NaN or inf values; clean the data first")
     if x_test is not None and int(x_test.shape[0]) != int(t_test.shape[0]):
         raise ValueError(f"x_test has {x_test.shape[0]} rows but t_test has {t_test.shape[0]}")
 
