@@ -28,7 +28,7 @@ def operands(x: Any, *params: Any) -> tuple[Any, ...]:
     if not same:
         if not (is_numpy_array(x) or not hasattr(x, "shape")):
             raise TypeError(
-                f"this layer's parameters are {xp.__name__} arrays but its input is a "
+                f"this layer's parameters are {_library(params[0])} arrays but its input is a "
                 f"{type(x).__module__}.{type(x).__name__}; move the input to the parameters' "
                 "library (xpnet.Backend.asarray) or build the layer with parameters of the "
                 "input's library"
@@ -50,3 +50,7 @@ def like(v: Any, ref: Any, xp: Any) -> Any:
     except TypeError:
         pass
     return xp.asarray(v, device=device_of(ref))
+
+
+def _library(a: Any) -> str:
+    return type(a).__module__.split(".")[0]
