@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from array_api_compat import array_namespace
 from array_api_compat import device as device_of
+
+from ._common import namespace_of
 
 __all__ = [
     "col2im",
@@ -75,7 +76,7 @@ def offsets(x: Any, filter_h: int, filter_w: int, stride: int = 1, pad: int = 0)
     """For each filter offset ``(y, dx)`` in row-major order, the (N, C, out_h, out_w)
     entries of the padded ``x`` under it: strided views, nothing copied but the padding."""
     _check_image(x, "input_data")
-    xp = array_namespace(x)
+    xp = namespace_of(x)
     _, _, h, w = (int(v) for v in x.shape)
     oh = out_size(h, filter_h, stride, pad, "height")
     ow = out_size(w, filter_w, stride, pad, "width")
@@ -103,7 +104,7 @@ def windows(x: Any, filter_h: int, filter_w: int, stride: int = 1, pad: int = 0)
         ``x_padded[n, c, y + stride*i, dx + stride*j]``.
     """
     parts = offsets(x, filter_h, filter_w, stride, pad)
-    xp = array_namespace(x)
+    xp = namespace_of(x)
     n, c, oh, ow = (int(v) for v in parts[0].shape)
     # stacked in (C, FH, FW) order: one copy of the patches, which is all the book's
     # zeros-then-assign im2col writes too
@@ -139,7 +140,7 @@ def overlap_add(
     copies. Done once along the width (``u = 1``) and once along the height (``u`` = the
     padded width), after spreading the columns ``stride`` apart with zeros.
     """
-    xp = array_namespace(cols)
+    xp = namespace_of(cols)
     n, c, h, w = (int(v) for v in input_shape)
     oh = out_size(h, filter_h, stride, pad, "height")
     ow = out_size(w, filter_w, stride, pad, "width")
@@ -173,7 +174,7 @@ def unpad(img: Any, h: int, w: int, pad: int) -> Any:
     ``img`` (N, C, rows, cols) covers the padded image from its top-left corner up to the
     last patch; positions past it are zeros.
     """
-    xp = array_namespace(img)
+    xp = namespace_of(img)
     n, c, rows, width = (int(v) for v in img.shape)
     dev = device_of(img)
     if rows < h + pad:
@@ -215,7 +216,7 @@ def im2col(input_data: Any, filter_h: int, filter_w: int, stride: int = 1, pad: 
         Row ``(n*out_h + i)*out_w + j`` is the patch under output position ``(i, j)`` of
         image ``n``, flattened in ``(C, filter_h, filter_w)`` order.
     """
-    xp = array_namespace(input_data)
+    xp = namespace_of(input_data)
     n = int(input_data.shape[0])
     cols = windows(input_data, filter_h, filter_w, stride, pad)
     k, p = int(cols.shape[1]), int(cols.shape[2])
@@ -241,7 +242,7 @@ def col2im(
     -------
     array (N, C, H, W), ``col``'s dtype and device
     """
-    xp = array_namespace(col)
+    xp = namespace_of(col)
     n, c, h, w = (int(v) for v in input_shape)
     p = out_size(h, filter_h, stride, pad, "height") * out_size(w, filter_w, stride, pad, "width")
     k = c * filter_h * filter_w
