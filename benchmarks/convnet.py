@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import time
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
@@ -26,7 +27,6 @@ import xpnet
 from xpnet._threads import limit_blas_threads
 
 from . import chapter
-from .timing import windows
 
 LR = 0.01
 
@@ -202,24 +202,57 @@ def batch(n: int, shape: tuple[int, int, int], seed: int = 0) -> tuple[np.ndarra
 
 
 def make(name: str, backend: str, dtype: str = "float32") -> Any:
+    """``name`` on ``backend`` (``"torch"``, ``"torch:cuda"``, ``"cupy"``, ...)."""
+    lib, _, dev = backend.partition(":")
+    b = xpnet.get_backend(lib, dev or None, dtype)
     if name == "SimpleConvNet":
-        return xpnet.SimpleConvNet(backend=backend, dtype=dtype, seed=0)
-    return xpnet.DeepConvNet(backend=backend, dtype=dtype, seed=0)
+        return xpnet.SimpleConvNet(backend=b, seed=0)
+    return xpnet.DeepConvNet(backend=b, seed=0)
+
+
+def interleaved(
+    fns: dict[str, Callable[[], Any]],
+    syncs: dict[str, Callable[[], None]],
+    target_s: float,
+    rounds: int = 5,
+) -> dict[str, float]:
+    """Seconds per call of each ``fn``, the best of ``rounds`` windows taken in turn.
+
+    Taking the rows in turn, round after round, exposes each to the same load from other
+    processes, so their ratios hold on a busy machine; the best window of each is the
+    one least disturbed.
+    """
+    calls = {}
+    for name, fn in fns.items():  # warm-up, and how many calls fill a window
+        fn()
+        syncs[name]()
+        t0 = time.perf_counter()
+        fn()
+        syncs[name]()
+        calls[name] = max(1, int(target_s / rounds / max(time.perf_counter() - t0, 1e-6)))
+    best = {name: float("inf") for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(calls[name]):
+                fn()
+            syncs[name]()
+            best[name] = min(best[name], (time.perf_counter() - t0) / calls[name])
+    return best
 
 
 def step_times(name: str, target_s: float, backends: list[str]) -> dict[str, float]:
-    """Median seconds per training step: the reference and xpnet on each backend."""
+    """Seconds per training step: the reference and xpnet on each backend, in turn."""
     x, t = batch(100, (1, 28, 28))
-    out = {}
     ref = reference_of(make(name, "numpy"))
-    out["reference numpy"] = float(np.median(windows(lambda: ref_step(ref, x, t), _noop,
-                                                     target_s)))  # fmt: skip
+    fns = {"reference numpy": lambda: ref_step(ref, x, t)}
+    syncs = {"reference numpy": _noop}
     for b in backends:
         net = make(name, b)
         xd, td = net.backend.asarray(x), net.backend.asarray(t)
-        run = lambda net=net, xd=xd, td=td: xp_step(net, xd, td)  # noqa: E731
-        out[f"xpnet {b}"] = float(np.median(windows(run, net.backend.synchronize, target_s)))
-    return out
+        fns[f"xpnet {b}"] = lambda net=net, xd=xd, td=td: xp_step(net, xd, td)
+        syncs[f"xpnet {b}"] = net.backend.synchronize
+    return interleaved(fns, syncs, target_s)
 
 
 def _noop() -> None:
@@ -261,26 +294,29 @@ def memory(n_train: int = 2000) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=3.0, help="timing per row (3)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="timing per row (10)")
     parser.add_argument("--threads", type=int, default=1, help="BLAS/torch threads (1)")
     parser.add_argument("--nets", default="SimpleConvNet,DeepConvNet")
-    parser.add_argument("--backends", default="numpy,torch")
+    parser.add_argument("--backends", default="numpy,torch",
+                        help="numpy, torch, torch:cuda, cupy, ... (numpy,torch)")  # fmt: skip
     args = parser.parse_args(argv)
     backends = []
     for b in args.backends.split(","):
         try:
-            xpnet.get_backend(b)
+            lib, _, dev = b.partition(":")
+            xpnet.get_backend(lib, dev or None)
         except xpnet.BackendError as exc:
             print(f"skipped {b}: {exc}")
             continue
         backends.append(b)
-    if "torch" in backends:
+    if any(b.startswith("torch") for b in backends):
         import torch
 
         torch.set_num_threads(args.threads)
     limiter = limit_blas_threads(args.threads)
     try:
-        print(f"float32, batch 100, 28x28, {args.threads} thread(s); seconds per step")
+        print(f"float32, batch 100, 28x28, {args.threads} thread(s); best of 5 windows taken "
+              "in turn, per step (gradient + SGD update)")  # fmt: skip
         for name in args.nets.split(","):
             times = step_times(name, args.seconds, backends)
             ref = times["reference numpy"]
