@@ -13,6 +13,7 @@ from .checkpoint import (
     save_checkpoint,
     save_weights,
 )
+from .convnets import DeepConvNet, SimpleConvNet
 from .data import DataError, DataSet, SampleFallbackWarning, load_data, load_mnist
 from .functions import (
     identity_function,
@@ -24,6 +25,7 @@ from .functions import (
     step_function,
 )
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck
+from .layered_nets import MultiLayerNetExtend
 from .losses import cross_entropy_error, mean_squared_error, softmax_cross_entropy
 from .nets import MultiLayerNet, SimpleNet, TwoLayerNet
 from .numerical import (
@@ -38,6 +40,7 @@ from .numerical import (
 )
 from .optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop, get_optimizer
 from .sweeps import SweepRecord, grid, sample, sweep
+from .trainer import Trainer, shuffle_dataset
 from .training import DivergenceWarning, TrainHistory, TrainingDivergedError, train
 
 __version__ = "0.1.0"
@@ -61,6 +64,11 @@ __all__ = [
     "DivergenceWarning",
     "Momentum",
     "MultiLayerNet",
+    "MultiLayerNetExtend",
+    "DeepConvNet",
+    "SimpleConvNet",
+    "Trainer",
+    "shuffle_dataset",
     "Nesterov",
     "RMSprop",
     "get_optimizer",
