@@ -19,9 +19,11 @@ import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
 
 import numpy as np
 
+from .._threads import blas_threads
 from ..backends import BACKENDS, Backend, BackendError, get_backend
 from . import _host
 from .finder import installed
@@ -93,8 +95,9 @@ def run_script(
     if save_figures is not None:
         Path(save_figures).mkdir(parents=True, exist_ok=True)
     if seed is not None:
-        np.random.seed(seed)
+        np.random.seed(seed)  # noqa: NPY002 (the generator the book's scripts draw from)
     with (
+        blas_threads(),  # by the machine's load: the scripts' matmuls vary in size
         _environment(b),
         _host.use(b),
         _figures(save_figures, script.stem),
@@ -195,6 +198,10 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _in_script(tb: TracebackType, script: str) -> bool:
+    return Path(tb.tb_frame.f_code.co_filename) == Path(script).resolve()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``xpnet-book [options] SCRIPT [ARGS...]``; returns the exit status."""
     parser = _parser()
@@ -214,7 +221,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("xpnet-book: interrupted", file=sys.stderr)
         return 130
-    except Exception:  # the script's own error: its traceback, as python would show it
-        traceback.print_exc()
+    except Exception as e:  # the script's own error: its traceback, as python shows it
+        tb = e.__traceback__
+        while tb is not None and not _in_script(tb, ns.script):
+            tb = tb.tb_next
+        traceback.print_exception(type(e), e, tb)
         return 1
     return 0

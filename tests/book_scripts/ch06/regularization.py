@@ -28,26 +28,46 @@ print("cross entropy:" + str(cross_entropy_error(y, t)))
 print("sum squared:" + str(sum_squared_error(y, t)))
 
 (x_train, t_train), (x_test, t_test) = load_mnist(normalize=True)
-x_train, t_train = shuffle_dataset(x_train[:300], t_train[:300])
+x_train, t_train = shuffle_dataset(x_train[:300, ::16], t_train[:300])
+x_test, t_test = x_test[:100, ::16], t_test[:100]
 
-bn_network = MultiLayerNetExtend(input_size=784, hidden_size_list=[6], output_size=10,
-                                 use_batchnorm=True)
+bn_network = MultiLayerNetExtend(
+    input_size=49, hidden_size_list=[6], output_size=10, use_batchnorm=True
+)
 grad_backprop = bn_network.gradient(x_train[:2], t_train[:2])
 grad_numerical = bn_network.numerical_gradient(x_train[:2], t_train[:2])
 for key in grad_numerical.keys():
     diff = np.average(np.abs(grad_backprop[key] - grad_numerical[key]))
     print("bn diff " + key + ":" + str(diff))
 
-network = MultiLayerNetExtend(input_size=784, hidden_size_list=[20, 20], output_size=10,
-                              use_dropout=True, dropout_ration=0.2, use_batchnorm=True)
-trainer = Trainer(network, x_train, t_train, x_test[:100], t_test[:100], epochs=3,
-                  mini_batch_size=50, optimizer="adam", optimizer_param={"lr": 0.01},
-                  evaluate_sample_num_per_epoch=100, verbose=False)
+network = MultiLayerNetExtend(
+    input_size=49,
+    hidden_size_list=[20, 20],
+    output_size=10,
+    use_dropout=True,
+    dropout_ration=0.2,
+    use_batchnorm=True,
+)
+trainer = Trainer(
+    network,
+    x_train,
+    t_train,
+    x_test,
+    t_test,
+    epochs=3,
+    mini_batch_size=50,
+    optimizer="adam",
+    optimizer_param={"lr": 0.01},
+    evaluate_sample_num_per_epoch=100,
+    verbose=False,
+)
 trainer.train()
 print("trainer test acc:" + str(trainer.test_acc_list))
 print("trainer losses:" + str(len(trainer.train_loss_list)))
+print("trainer last loss:" + str(trainer.train_loss_list[-1]))
 
-decay_network = MultiLayerNet(input_size=784, hidden_size_list=[20], output_size=10,
-                              weight_decay_lambda=0.1)
+decay_network = MultiLayerNet(
+    input_size=49, hidden_size_list=[20], output_size=10, weight_decay_lambda=0.1
+)
 print("decay loss:" + str(decay_network.loss(x_train[:10], t_train[:10])))
 print("decay scores:" + str(decay_network.predict(x_train[:2]).shape))

@@ -1,8 +1,7 @@
 # coding: utf-8
 import numpy as np
-from tiny_convnet import TinyConvNet
-
 from common.util import col2im, conv_output_size, im2col
+from tiny_convnet import TinyConvNet
 
 network = TinyConvNet()
 X = np.random.rand(36).reshape((1, 1, 6, 6))

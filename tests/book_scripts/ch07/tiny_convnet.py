@@ -13,12 +13,20 @@ from common.layers import *
 class TinyConvNet:
     """conv - relu - pool - affine - softmax"""
 
-    def __init__(self, input_dim=(1, 6, 6), filter_num=3, filter_size=3, pad=1,
-                 output_size=4, weight_init_std=0.1):
+    def __init__(
+        self,
+        input_dim=(1, 6, 6),
+        filter_num=3,
+        filter_size=3,
+        pad=1,
+        output_size=4,
+        weight_init_std=0.1,
+    ):
         pooled = filter_num * (input_dim[1] // 2) * (input_dim[2] // 2)
         self.params = {}
         self.params["W1"] = weight_init_std * np.random.randn(
-            filter_num, input_dim[0], filter_size, filter_size)
+            filter_num, input_dim[0], filter_size, filter_size
+        )
         self.params["b1"] = np.zeros(filter_num)
         self.params["W2"] = weight_init_std * np.random.randn(pooled, output_size)
         self.params["b2"] = np.zeros(output_size)

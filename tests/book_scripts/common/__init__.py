@@ -1,1 +1,1 @@
-raise ImportError("the test's decoy 'common' package was imported: xpnet.book should answer 'common'")
+raise ImportError("the decoy 'common' package was imported: xpnet.book should answer 'common'")

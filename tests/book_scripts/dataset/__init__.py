@@ -1,1 +1,1 @@
-raise ImportError("the test's decoy 'dataset' package was imported: xpnet.book should answer 'dataset'")
+raise ImportError("the decoy 'dataset' package was imported: xpnet.book should answer 'dataset'")

@@ -160,4 +160,4 @@ class _GlobalRandom:
 
     @staticmethod
     def random(shape: tuple[int, ...]) -> np.ndarray:
-        return np.random.random_sample(shape)
+        return np.random.random_sample(shape)  # noqa: NPY002 (the book's generator)

@@ -3,8 +3,7 @@
 Parameters live on the chosen backend's device. The initial weights are drawn, as the
 book's, from NumPy's global generator (``np.random.randn`` per layer, W1 first), so
 ``np.random.seed`` before the script gives the book's own run's weights. Methods given
-host NumPy answer with host NumPy (``loss`` a NumPy scalar, ``predict`` an array); the
-gradients stay on the device for the optimizer.
+host NumPy answer with host NumPy (see :class:`HostAnswers`).
 """
 
 from __future__ import annotations
@@ -21,19 +20,29 @@ __all__ = ["HostAnswers", "MultiLayerNet", "book_init"]
 
 def book_init(net: Any, weight_init_std: Any) -> None:
     """Replace ``net``'s weights with the book's draws from NumPy's global generator."""
-    sizes = net.sizes
-    b = net.backend
-    for i in range(1, len(sizes)):
-        std = nets.init_std(weight_init_std, sizes[i - 1])
-        w = std * np.random.randn(sizes[i - 1], sizes[i])
+    b, i = net.backend, 1
+    while f"W{i}" in net.params:
+        n_in, n_out = (int(v) for v in net.params[f"W{i}"].shape)
+        w = nets.init_std(weight_init_std, n_in) * np.random.randn(n_in, n_out)  # noqa: NPY002
         net.params[f"W{i}"] = b.asarray(w, dtype=net.dtype)
-        net.params[f"b{i}"] = b.asarray(np.zeros(sizes[i]), dtype=net.dtype)
+        net.params[f"b{i}"] = b.asarray(np.zeros(n_out), dtype=net.dtype)
+        i += 1
 
 
 class HostAnswers:
-    """``predict`` and ``loss`` given host NumPy answer with host NumPy (the loss a NumPy
-    scalar, as the book's), so the scripts' ``np.argmax`` and ``print`` work on any
-    backend; given device arrays they answer with device arrays."""
+    """``predict``, ``loss``, ``gradient`` and ``numerical_gradient`` given host NumPy
+    answer with host NumPy (the loss a NumPy scalar, as the book's), so the scripts'
+    ``np.argmax``, ``np.abs(grad_backprop[key] - grad_numerical[key])`` and ``print`` work
+    on every backend, GPUs included; given device arrays they answer with device arrays
+    (the Trainer moves the data to the device once, so its steps stay there)."""
+
+    def gradient(self, x: Any, t: Any) -> dict[str, Any]:
+        grads = super().gradient(x, t)
+        return {k: to_host(v) for k, v in grads.items()} if is_host(x) else grads
+
+    def numerical_gradient(self, x: Any, t: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        grads = super().numerical_gradient(x, t, *args, **kwargs)
+        return {k: to_host(v) for k, v in grads.items()} if is_host(x) else grads
 
     def predict(self, x: Any, *args: Any, **kwargs: Any) -> Any:
         out = super().predict(x, *args, **kwargs)

@@ -25,7 +25,7 @@ class Trainer(_Trainer):
         xp = array_namespace(self.x_train)
         dev = device_of(self.x_train)
         for _ in range(self.current_iter, self.max_iter):
-            rows = np.random.choice(self.train_size, self.batch_size)
+            rows = np.random.choice(self.train_size, self.batch_size)  # noqa: NPY002
             self.train_step(xp.asarray(rows, device=dev))
         self._flush()
         self.test_acc = float(self.network.accuracy(self.x_test, self.t_test))

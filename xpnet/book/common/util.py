@@ -14,5 +14,5 @@ __all__ = ["col2im", "conv_output_size", "im2col", "np", "shuffle_dataset", "smo
 
 def shuffle_dataset(x: Any, t: Any) -> tuple[Any, Any]:
     """``x`` and ``t`` in one random order drawn from NumPy's global generator, as the book's."""
-    permutation = np.random.permutation(x.shape[0])
+    permutation = np.random.permutation(x.shape[0])  # noqa: NPY002 (the book's generator)
     return x[permutation], t[permutation]
