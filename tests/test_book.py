@@ -133,6 +133,20 @@ def test_book_layers_compute_on_the_backend_and_answer_in_kind(backend):
         np.testing.assert_allclose(grad, (p - np.eye(3)[[0, 1, 2, 1]]) / 4, rtol=1e-10)
 
 
+def test_book_convolution_takes_a_number_as_bias(backend):
+    """apply_filter.py convolves with ``Convolution(w, 0)``."""
+    from xpnet.book.common import layers
+
+    rng = np.random.default_rng(1)
+    w, img = rng.standard_normal((1, 1, 3, 3)), rng.standard_normal((1, 1, 5, 5))
+    with _host.use(backend):
+        out = layers.Convolution(w, 0).forward(img)
+    expected = [
+        [np.sum(img[0, 0, i : i + 3, j : j + 3] * w[0, 0]) for j in range(3)] for i in range(3)
+    ]
+    np.testing.assert_allclose(out[0, 0], expected, rtol=1e-12)
+
+
 def test_book_dropout_draws_from_numpys_global_generator():
     from xpnet.book.common.layers import Dropout
 
@@ -288,3 +302,11 @@ def test_importing_xpnet_book_installs_nothing():
     assert not any(isinstance(f, type(installed)) for f in sys.meta_path)
     assert "common" not in sys.modules or "xpnet" not in str(sys.modules["common"])
     assert xpnet.book.finder.BookFinder not in {type(f) for f in sys.meta_path}
+
+
+def test_console_entry_point_is_the_runners_main():
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    module, func = scripts["xpnet-book"].split(":")
+    assert getattr(importlib.import_module(module), func) is main

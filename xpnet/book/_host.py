@@ -53,8 +53,23 @@ def to_device(x: Any, b: Backend | None = None) -> Any:
     (``Convolution(w, 0)`` in the book's ``apply_filter.py``).
     """
     if isinstance(x, _HOST):
-        return (b or backend()).asarray(x)
+        b = b or backend()
+        if type(x) is np.ndarray and _host_native(b):  # per layer call: skip asarray's checks
+            keep = x.dtype == b.float_dtype or x.dtype.kind != "f"
+            return x if keep else x.astype(b.float_dtype)
+        return b.asarray(x)
     return x
+
+
+_native: dict[int, tuple[Backend, bool]] = {}
+
+
+def _host_native(b: Backend) -> bool:
+    """Whether ``b``'s arrays are host NumPy arrays (then moving one costs nothing)."""
+    known = _native.get(id(b))
+    if known is None or known[0] is not b:
+        known = _native[id(b)] = (b, type(b.asarray(np.zeros(1))) is np.ndarray)
+    return known[1]
 
 
 def to_host(x: Any) -> Any:

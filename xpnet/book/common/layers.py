@@ -150,6 +150,11 @@ class Convolution(_OnBackend, _xl.Convolution):
     _PARAMS = ("W", "b")
     _GRADS = ("dW", "db")
 
+    def _params_on(self, fresh: bool) -> dict[str, tuple[Any, Any]]:
+        if isinstance(self.b, int | float):  # apply_filter.py's Convolution(w, 0)
+            self.b = np.full(int(self.W.shape[0]), float(self.b))
+        return super()._params_on(fresh)
+
 
 class Pooling(_OnBackend, _xl.Pooling):
     pass
