@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np  # the book's `from common.util import *` brings `np` too
 
 from ...layers import col2im, conv_output_size, im2col
-from ...sweep_plots import smooth_curve
+from ...plots import smooth_curve
 
 __all__ = ["col2im", "conv_output_size", "im2col", "np", "shuffle_dataset", "smooth_curve"]
 
