@@ -75,3 +75,9 @@ def one_hot(labels: Any, num_classes: int, dtype: Any, xp: Any) -> Any:
     """One-hot rows built by comparison; integer-array assignment is not in the standard."""
     classes = xp.arange(num_classes, device=device(labels), dtype=labels.dtype)
     return xp.astype(labels[..., None] == classes, dtype)
+
+
+def labels_of(t: Any, xp: Any = None) -> Any:
+    """Integer labels (N,) of targets given as labels or one-hot rows (N, C)."""
+    xp = namespace(t, xp=xp)
+    return xp.argmax(t, axis=-1) if t.ndim == 2 else t

@@ -10,6 +10,7 @@ from _sweep_runs import CONFIGS, KW, alone
 import xpnet
 from xpnet import sweeps as sweep_module
 from xpnet.sweeps import grid, sweep
+from xpnet.sweeps.configs import unit_key
 
 
 def _truncated(ref, rung):
@@ -73,14 +74,12 @@ def test_halving_survivors_and_stopped_configs_equal_their_own_train_runs(backen
     for config, rec, ref in zip(CONFIGS, records, refs, strict=True):
         assert rec.config == sweep_module.normalize(config) and not rec.diverged
         _assert_prefix_of_own_run(rec, ref, rtol=1e-9)
-    # stacks of 8 (sgd), 4 (adam), 2 (momentum): 8 -> 4 -> 2, 4 -> 2 -> 1, 2 -> 1 -> 1
+    # ranked across the three stacks (sgd 8, adam 4, momentum 2) at once: 10 units (a
+    # config less its seed), 5 go on at the first rung and 3 at the second
     stops = [r.stopped_at for r in records]
-    assert [stops[:8].count(s) for s in (12, 24, None)] == [4, 2, 2]
-    assert [stops[8:12].count(s) for s in (12, 24, None)] == [2, 1, 1]
-    assert [stops[12:].count(s) for s in (12, 24, None)] == [1, 0, 1]
-    groups = ((0, 8), (8, 12), (12, 14))
-    assert stops == [s for a, e in groups
-                     for s in _expected_stops(refs[a:e], rungs, CONFIGS[a:e])]  # fmt: skip
+    assert stops == _expected_stops(refs, rungs, CONFIGS)
+    units = {unit_key(sweep_module.normalize(c)): s for c, s in zip(CONFIGS, stops, strict=True)}
+    assert [list(units.values()).count(s) for s in (12, 24, None)] == [5, 2, 3]
     # a config's two seeds (grid order: lr, seed, weight_decay) stop together
     assert stops[0:2] == stops[2:4] and stops[4:6] == stops[6:8]
 
@@ -132,23 +131,24 @@ def test_halving_drops_a_diverging_member_first_even_with_better_accuracy(data):
     blown = records[3]
     # its train accuracy at the rung (0.12) beats every live member's (0.043 to 0.077),
     # yet it goes
-    assert blown.diverged and blown.stopped_at == 12 and blown.history.train_acc[-1] == 0.12
+    assert blown.diverged and blown.stopped_at is None and blown.history.train_acc[-1] == 0.12
     assert max(r.history.train_acc[1] for r in records if not r.diverged) == pytest.approx(
         0.07666666666666666, abs=1e-15
     )
     # 7 live members: ceil(7 / 2) = 4 go on, the four largest learning rates
-    assert [r.config["lr"] for r in records if r.stopped_at is None] == lrs[4:]
-    assert all(r.stopped_at == 12 for r in records[:4])
+    assert [r.config["lr"] for r in records if r.stopped_at is None and not r.diverged] == lrs[4:]
+    assert all(r.stopped_at == 12 for r in records[:3])
+    assert blown.history.eval_steps[-1] <= 12  # it left the stack at the rung
     for lr, rec in zip(lrs, records, strict=True):
         if lr != 1e6:
             ref = alone({"lr": lr, "activation": "relu", "weight_init_std": "he"}, data, b)
             _assert_prefix_of_own_run(rec, ref, rtol=1e-12)
 
 
-def test_halving_a_stack_whose_members_all_diverge_stops_them_all(data):
+def test_halving_a_stack_whose_members_all_diverge_leaves_them_diverged(data):
     b = xpnet.get_backend("numpy", dtype="float64")
     records = sweep(grid(lr=[1e6, 2e6]), *data, backend=b, halving=[24], **KW)
-    assert all(r.diverged and r.stopped_at == 24 for r in records)
+    assert all(r.diverged and r.stopped_at is None for r in records)
 
 
 @pytest.mark.parametrize(("halving", "message"), [

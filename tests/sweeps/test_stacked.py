@@ -70,7 +70,7 @@ def test_a_frozen_row_keeps_its_parameters_while_the_others_step(data):
     assert group.alive.tolist() == [True, False, True] and len(group.pending) == 1
 
 
-def test_shrink_keeps_the_chosen_rows_with_their_optimizer_state(data):
+def test_cut_keeps_the_chosen_rows_with_their_optimizer_state(data):
     group, xb, tb = _group(grid(optimizer="adam", lr=[0.01, 0.003, 0.001]), data)
     group.step(xb, tb)
     params = {n: np.array(v) for n, v in group.params.items()}
@@ -78,7 +78,7 @@ def test_shrink_keeps_the_chosen_rows_with_their_optimizer_state(data):
         s: {n: np.array(v) for n, v in slot.items()} for s, slot in group.optimizer.state.items()
     }
     assert set(state) == {"m", "v"} and all(len(slot) == 4 for slot in state.values())
-    assert group.shrink([0, 2], step=12)
+    group.cut([0, 2], step=12)
     assert group.members == [0, 2] and [r.stopped_at for r in group.records] == [None, 12, None]
     for n, v in group.params.items():
         np.testing.assert_array_equal(v, params[n][[0, 2]])
@@ -86,4 +86,5 @@ def test_shrink_keeps_the_chosen_rows_with_their_optimizer_state(data):
         for n, v in slot.items():
             np.testing.assert_array_equal(v, state[s][n][[0, 2]])
     np.testing.assert_array_equal(np.ravel(group.optimizer.hyper["lr"]), [0.01, 0.001])
-    assert not group.shrink([0, 1], step=24)  # every row kept: nothing to cut
+    group.cut([0, 2], step=24)  # every row kept: nothing to cut
+    assert group.members == [0, 2] and group.records[2].stopped_at is None
