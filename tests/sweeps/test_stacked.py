@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _sweep_runs import CONFIGS, KW, alone
+from _sweep_runs import CONFIGS, EARLY_KW, KW, alone, alone_run
 
 import xpnet
 from xpnet import sweeps as sweep_module
@@ -23,6 +23,43 @@ def test_every_member_equals_its_own_train_run(backend, data):
         assert rec.history.train_acc == ref.train_acc
         assert rec.history.test_acc == ref.test_acc
         np.testing.assert_allclose(rec.history.loss, ref.loss, rtol=rtol, atol=0)
+
+
+def test_early_stopping_members_equal_their_own_train_runs(backend, data):
+    records = sweep(CONFIGS, *data, backend=backend, keep_params=True, **KW, **EARLY_KW)
+    stops = []
+    for config, rec in zip(CONFIGS, records, strict=True):
+        ref, params, state = alone_run(config, data, backend, **EARLY_KW)
+        h = rec.history
+        assert h.eval_steps == ref.eval_steps and h.train_acc == ref.train_acc
+        assert h.val_acc == ref.val_acc and h.test_acc == ref.test_acc == []
+        assert (h.best_step, h.stopped_step) == (ref.best_step, ref.stopped_step)
+        assert h.final_test_acc == ref.final_test_acc is not None
+        np.testing.assert_allclose(h.val_loss, ref.val_loss, rtol=1e-9, atol=0)
+        np.testing.assert_allclose(h.loss, ref.loss, rtol=1e-9, atol=0)
+        # the parameters and optimizer state its own run ends with: the best evaluation's
+        assert rec.params.keys() == params.keys() and rec.optimizer_state.keys() == state.keys()
+        for k, v in params.items():
+            np.testing.assert_allclose(rec.params[k], v, rtol=1e-9, atol=1e-15)
+        for k, v in state.items():
+            np.testing.assert_allclose(rec.optimizer_state[k], v, rtol=1e-9, atol=1e-15)
+        stops.append(h.stopped_step)
+    # the test means something: members stop at different evaluations, one runs to the end
+    assert stops == [36, 36, 24, 24, 36, 24, 24, 24, None, None, None, None, 24, 24]
+
+
+def test_kept_parameters_are_the_final_ones_without_patience(data):
+    b = xpnet.get_backend("numpy", dtype="float64")
+    configs = grid(optimizer="momentum", lr=[0.05, 0.1], momentum=0.9)
+    records = sweep(configs, *data, backend=b, keep_params=True, **KW)
+    for config, rec in zip(configs, records, strict=True):
+        _, params, state = alone_run(config, data, b)
+        assert rec.params["W1"].shape == (32, 50) and rec.params["b1"].shape == (50,)
+        for k, v in params.items():
+            np.testing.assert_allclose(rec.params[k], v, rtol=1e-12, atol=1e-15)
+        assert int(rec.optimizer_state["iter"]) == int(state["iter"]) == 40
+        np.testing.assert_allclose(rec.optimizer_state["v.W2"], state["v.W2"], rtol=1e-12)
+    assert sweep(configs, *data, backend=b, **KW)[0].params is None  # only on request
 
 
 def test_float32_members_agree_within_the_training_tolerance(backend32, data):

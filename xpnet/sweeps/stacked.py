@@ -102,7 +102,7 @@ class StackedGroup:
         self.optimizer = self.opt_cls(**hyper)
         self.sgd_lr = hyper["lr"] if self.opt_cls is SGD else None
         self.in_place = is_writeable_array(like)
-        self.active = self.xp.ones((k, 1, 1), dtype=self.dtype, device=b.device)
+        self.active = self.xp.ones((k, 1, 1), dtype=self.xp.bool, device=b.device)
 
         seeds = sorted({c["seed"] for c in configs})
         # Every seed's stream keeps drawing after its configs stopped, as the draws of one
@@ -142,7 +142,7 @@ class StackedGroup:
                 params[n] = params[n] - g
         if not bool(self.alive.all()):  # frozen members keep their parameters
             for n in params:
-                params[n] = self.xp.where(self.active > 0, params[n], self.saved[n])
+                params[n] = self.xp.where(self.active, params[n], self.saved[n])
         self.pending.append(loss)
 
     def batch_rows(self, chunks: tuple, offset: int) -> np.ndarray:
@@ -344,7 +344,7 @@ class StackedGroup:
         self.sgd_lr = self.optimizer.hyper["lr"] if self.opt_cls is SGD else None
         self.weight_decay = per_model_take(self.weight_decay, index, xp)
         self.alive = np.ones(len(rows), dtype=bool)  # only live rows stay
-        self.active = xp.ones((len(rows), 1, 1), dtype=self.dtype, device=self.backend.device)
+        self.active = xp.ones((len(rows), 1, 1), dtype=xp.bool, device=self.backend.device)
 
     def finish(self) -> None:
         """Complete the records of every row still in the stack (the end of training)."""
@@ -383,6 +383,8 @@ class StackedGroup:
             record = self.records[self.members[r]]
             h = record.history
             steps = len(h.loss) if h.best_step is None else h.best_step + 1
+            if self.sgd_lr is not None:  # folded into backprop, which counts no updates
+                steps = 0
             record.params = member_params(host, r)
             record.optimizer_state = member_optimizer_state(record.config, host_slots, r, steps)
 
