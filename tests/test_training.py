@@ -8,8 +8,8 @@ from _data import blobs
 
 import xpnet
 from xpnet import TrainingDivergedError, TwoLayerNet, train
-from xpnet import training as training_module
 from xpnet import batches as batches_module
+from xpnet import training as training_module
 from xpnet.testing import tolerance
 
 
