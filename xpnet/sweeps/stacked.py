@@ -123,6 +123,7 @@ class StackedGroup:
         self.best = None  # with patience: the best evaluation's params and optimizer slots
         self.seconds, self.steps_done, self.done = 0.0, 0, False
         self.parked = False
+        self.at: int | None = None  # the step train_to last stopped after
 
     # --- one step, one evaluation ------------------------------------------------------
 
@@ -277,6 +278,7 @@ class StackedGroup:
             self.backend.synchronize()
         self.seconds += time.perf_counter() - start
         if reached:
+            self.at = stop
             return False
         if on_steps is not None and self.steps_done < self.iters:
             on_steps(self.iters - self.steps_done)
@@ -314,7 +316,7 @@ class StackedGroup:
         """
         wanted = set(keep)
         rows = [r for r, m in enumerate(self.members) if m in wanted and self.alive[r]]
-        if len(rows) == len(self.members):
+        if self.done or len(rows) == len(self.members):
             return
         self.unpark()
         leaving = sorted(set(range(len(self.members))) - set(rows))
