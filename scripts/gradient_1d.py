@@ -31,11 +31,12 @@ def _draw(backend, args):
 def main(argv: list[str] | None = None) -> int:
     return figure_main(
         argv,
+        prog="gradient_1d",
         description=__doc__.splitlines()[0],
         default_out="gradient_1d.png",
         draw=_draw,
         add_arguments=lambda p: p.add_argument(
-            "--x0", type=float, default=5.0, help="tangent point (default 5)"
+            "--x0", type=float, default=5.0, help="tangent point"
         ),
     )
 

@@ -29,7 +29,11 @@ def _draw(backend, args):
 
 def main(argv: list[str] | None = None) -> int:
     return figure_main(
-        argv, description=__doc__.splitlines()[0], default_out="gradient_2d.png", draw=_draw
+        argv,
+        prog="gradient_2d",
+        description=__doc__.splitlines()[0],
+        default_out="gradient_2d.png",
+        draw=_draw,
     )
 
 

@@ -24,9 +24,11 @@ from xpnet.cli import figure_main  # noqa: E402
 
 
 def _arguments(parser):
-    parser.add_argument("--init", type=float, nargs=2, default=[-3.0, 4.0], metavar="X")
-    parser.add_argument("--lr", type=float, default=0.1, help="learning rate (default 0.1)")
-    parser.add_argument("--step-num", type=int, default=20, help="steps (default 20)")
+    parser.add_argument(
+        "--init", type=float, nargs=2, default=[-3.0, 4.0], metavar="X", help="start point"
+    )
+    parser.add_argument("--lr", type=float, default=0.1, help="learning rate")
+    parser.add_argument("--step-num", type=int, default=20, help="steps")
 
 
 def _draw(backend, args):
@@ -41,6 +43,7 @@ def _draw(backend, args):
 def main(argv: list[str] | None = None) -> int:
     return figure_main(
         argv,
+        prog="gradient_method",
         description=__doc__.splitlines()[0],
         default_out="gradient_method.png",
         draw=_draw,

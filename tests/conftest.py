@@ -50,6 +50,8 @@ SPECS32 = (
 )
 _ALL_IDS = list(dict.fromkeys(s.id for s in SPECS32))
 
+pytest_plugins = ["pytester"]  # the suite's own hooks are tested on small test files
+
 _UNAVAILABLE = pytest.StashKey[dict]()
 _WANTED = pytest.StashKey[object]()
 _BLAS = pytest.StashKey[object]()
@@ -147,6 +149,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     unavailable = config.stash[_UNAVAILABLE]
     keep, drop = [], []
     for item in items:
+        for mark in item.iter_markers("skip_backends"):
+            check_skip_backends(mark.args, item.nodeid)
         params = item.callspec.params if hasattr(item, "callspec") else {}
         spec = params.get("backend_spec") or params.get("backend32_spec")
         if spec is None:
@@ -164,6 +168,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     for spec_id, reason in config.stash.get(_UNAVAILABLE, {}).items():
         terminalreporter.write_line(f"backend not run: {spec_id} ({reason})")
+
+
+def check_skip_backends(names: tuple, where: str) -> None:
+    """Refuse a ``skip_backends`` mark that names no backend or id: a typo would skip nothing."""
+    unknown = [n for n in names if not isinstance(n, str) or n not in (*BACKENDS, *_ALL_IDS)]
+    if unknown or not names:
+        what = ", ".join(map(repr, unknown)) if unknown else "no backend"
+        raise pytest.UsageError(
+            f"{where}: skip_backends({what}): unknown backend name or id; names: "
+            f"{', '.join(BACKENDS)}; ids: {', '.join(_ALL_IDS)}"
+        )
 
 
 def _params(specs: list[Spec]) -> list:

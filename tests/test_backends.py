@@ -216,28 +216,133 @@ def _check_precision_flags(matmul, monkeypatch):
         get_backend("torch", "cpu")
 
 
+HEAVY = ("cupy", "torch", "jax", "matplotlib", "array_api_strict", "threadpoolctl")
+
+
+def _heavy_modules_after(code):
+    """The libraries of :data:`HEAVY` a fresh interpreter has imported after ``code``."""
+    probe = f"import sys; {code}; print([m for m in {HEAVY!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
 def test_import_is_light():
     """``import xpnet`` loads no GPU, plotting or thread-control library."""
+    assert _heavy_modules_after("import xpnet") == "[]"
+
+
+# --- capabilities: what callers ask instead of comparing names -------------------------
+
+
+def test_mutable_arrays_says_whether_in_place_updates_work(backend):
+    x = backend.asarray(np.zeros(3))
+    try:
+        x[1] = 2.0
+    except (TypeError, ValueError):  # JAX: immutable
+        updated = False
+    else:
+        updated = bool(backend.to_numpy(x)[1] == 2.0)
+    assert backend.mutable_arrays is updated
+
+
+def test_slow_float16_is_set_for_the_numpy_based_libraries():
+    slow = {name for name in xpnet.BACKENDS if _spec_of(name).slow_float16}
+    assert slow == {"numpy", "array_api_strict"}
+    assert get_backend("numpy").slow_float16 is True
+    assert {n for n in xpnet.BACKENDS if not _spec_of(n).mutable_arrays} == {"jax"}
+
+
+def _spec_of(name):
+    from xpnet.backends._registry import spec_for
+
+    return spec_for(name)
+
+
+def test_is_out_of_memory_knows_host_and_torch_errors():
+    from xpnet.backends import is_out_of_memory
+
+    assert is_out_of_memory(MemoryError("Unable to allocate 58.4 GiB"))
+    assert not is_out_of_memory(ValueError("out of memory"))  # a word is not a type
+    assert not is_out_of_memory(RuntimeError("CUDA out of memory"))
+    torch = pytest.importorskip("torch")
+    assert is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate"))
+    assert is_out_of_memory(torch.cuda.OutOfMemoryError("CUDA out of memory"))
+
+
+def test_is_out_of_memory_knows_cupy_and_jax_errors_from_loaded_modules(monkeypatch):
+    import types
+
+    from xpnet.backends import is_out_of_memory
+
+    class CUDARuntimeError(RuntimeError):
+        pass
+
+    class XlaRuntimeError(RuntimeError):
+        pass
+
+    runtime = types.SimpleNamespace(CUDARuntimeError=CUDARuntimeError)
+    jax = types.SimpleNamespace(errors=types.SimpleNamespace(JaxRuntimeError=XlaRuntimeError))
+    cublas_oom = CUDARuntimeError("cudaErrorMemoryAllocation: out of memory")
+    xla_oom = XlaRuntimeError("RESOURCE_EXHAUSTED: Out of memory allocating 4 GiB")
+    assert not is_out_of_memory(cublas_oom) and not is_out_of_memory(xla_oom)
+    monkeypatch.setitem(sys.modules, "cupy_backends.cuda.api.runtime", runtime)
+    monkeypatch.setitem(sys.modules, "jax", jax)
+    assert is_out_of_memory(cublas_oom) and is_out_of_memory(xla_oom)
+    assert not is_out_of_memory(CUDARuntimeError("cudaErrorInvalidValue: invalid argument"))
+    assert not is_out_of_memory(XlaRuntimeError("INVALID_ARGUMENT: shapes differ"))
+
+
+def test_is_out_of_memory_imports_no_library():
     code = (
-        "import sys; import xpnet; "
-        "print([m for m in ('cupy', 'torch', 'jax', 'matplotlib', 'array_api_strict', "
-        "'threadpoolctl') if m in sys.modules])"
+        "from xpnet.backends import is_out_of_memory; "
+        "assert not is_out_of_memory(RuntimeError('x'))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert _heavy_modules_after(code) == "[]"
+
+
+@pytest.mark.parametrize(
+    ("raw", "on"),
+    [("1", True), (" TRUE ", True), ("yes", True), ("on", True), ("0", False), ("off", False),
+     ("No", False), ("false", False), ("", None)],
+)  # fmt: skip
+def test_every_switch_reads_the_same_spellings(monkeypatch, raw, on):
+    from xpnet.data._download import offline
+
+    monkeypatch.setenv("XPNET_TF32", raw)
+    monkeypatch.setenv("XPNET_OFFLINE", raw)
+    assert get_backend().tf32 is bool(on)
+    assert offline() is bool(on)
+
+
+def test_a_misspelt_switch_is_the_same_error_everywhere(monkeypatch, tmp_path):
+    from xpnet import DataError, load_data
+
+    monkeypatch.setenv("XPNET_TF32", "ture")
+    monkeypatch.setenv("XPNET_OFFLINE", "ture")
+    with pytest.raises(BackendError, match=r"^XPNET_TF32='ture' is not a switch; use 1 or 0$"):
+        get_backend()
+    with pytest.raises(DataError, match=r"^XPNET_OFFLINE='ture' is not a switch; use 1 or 0$"):
+        load_data(data_dir=tmp_path)
 
 
 @pytest.fixture
 def host_transfers(monkeypatch):
-    """Count device-to-host copies made through :func:`xpnet.to_numpy`."""
+    """Count device-to-host copies made through :func:`xpnet.to_numpy`.
+
+    Patched where :class:`~xpnet.Backend` and ``to_numpy`` itself look the name up (the
+    module that defines them): patching the re-export in ``xpnet.backends`` would count
+    nothing and let every assertion below pass.
+    """
     calls = []
-    real = xpnet.backends.to_numpy
+    real = xpnet.to_numpy
+    lookup = xpnet.Backend.asarray.__globals__
+    assert lookup is real.__globals__ and lookup["to_numpy"] is real
 
     def counting(x):
         calls.append(type(x).__name__)
         return real(x)
 
-    monkeypatch.setattr(xpnet.backends, "to_numpy", counting)
+    monkeypatch.setitem(lookup, "to_numpy", counting)
     return calls
 
 
@@ -323,6 +428,33 @@ def test_pytest_refuses_an_unknown_backend():
         "array_api_strict:device1, array_api_strict:no_float64, torch:cpu, jax:cpu, "
         "torch:cuda, cupy"
     ) in out.stderr
+
+
+def test_skip_backends_refuses_unknown_names(pytester):
+    from pathlib import Path
+
+    pytester.makeconftest((Path(__file__).parent / "conftest.py").read_text())
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.skip_backends("jax", "torch:cpu", reason="known names and ids")
+        def test_known():
+            pass
+
+        @pytest.mark.skip_backends("jaxx", reason="a typo")
+        def test_typo():
+            pass
+        """
+    )
+    out = pytester.runpytest_inprocess(
+        "--collect-only", "-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest"
+    )
+    assert out.ret == pytest.ExitCode.USAGE_ERROR
+    out.stderr.fnmatch_lines(
+        ["ERROR: test_skip_backends_refuses_unknown_names.py::test_typo: "
+         "skip_backends('jaxx'): unknown backend name or id; names: numpy, *; ids: numpy, *"]
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,14 @@ import os
 
 import numpy as np
 import pytest
+from _full_disk import fill_the_disk
 from _scripts import load_script
 
 import xpnet
-from xpnet import cli
 from xpnet.checkpoint import load_checkpoint, save_checkpoint
-from xpnet.cli import evaluate_main, train_main
+from xpnet.cli import evaluate as evaluate_cli
+from xpnet.cli import evaluate_main, framework, run_cli, train_main
+from xpnet.cli import train as train_cli
 from xpnet.data import FILES
 
 
@@ -132,14 +134,14 @@ def test_same_weights_on_strict_device1(tmp_path):
 
 
 def test_diverged_run_is_reported_in_line_and_json(tmp_path, monkeypatch, capsys):
-    real = cli.train
+    real = train_cli.train
 
     def flagging(*args, **kwargs):
         history = real(*args, **kwargs)
         history.diverged = True  # what train() reports when the loss climbs far
         return history
 
-    monkeypatch.setattr(cli, "train", flagging)
+    monkeypatch.setattr(train_cli, "train", flagging)
     metrics = tmp_path / "m.json"
     assert train_main([*SAMPLE, "--iters", "5", "--metrics-out", str(metrics)]) == 0
     assert "final (DIVERGED: try a smaller --lr): " in capsys.readouterr().out
@@ -176,12 +178,9 @@ def test_bad_values_are_rejected_before_any_work(argv, message, capsys, monkeypa
     def no_data(*a, **k):
         raise AssertionError("data was loaded before the arguments were checked")
 
-    monkeypatch.setattr(cli, "load_data", no_data)
+    monkeypatch.setattr(framework, "load_data", no_data)
     assert exit_code(train_main, argv) == 2
-    err = capsys.readouterr().err
-    # argparse prints its usage first; the error itself is the last line
-    assert message in err.splitlines()[-1] and err.count("error:") == 1
-    assert "Traceback" not in err
+    assert message in one_error_line(capsys)  # argparse's errors too: no usage lines
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or not os.path.isdir("/proc"), reason="needs root, /proc")
@@ -224,44 +223,81 @@ def test_help_shows_every_default_and_no_none(capsys):
         assert all(e in text for e in expected), text
 
 
+def _help_entries(text: str) -> list[str]:
+    """Each option's entry in ``--help`` output, its wrapped lines joined."""
+    entries: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("  -"):
+            entries.append(line)
+        elif line.startswith("    ") and entries:
+            entries[-1] += " " + line
+    return [" ".join(e.split()) for e in entries]
+
+
+def _main_of(command: str):
+    from xpnet.cli import sweep_main
+
+    mains = {"xpnet-train": train_main, "xpnet-evaluate": evaluate_main, "xpnet-sweep": sweep_main}
+    return mains.get(command) or load_script(command).main
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (
+            "xpnet-train",
+            ["--lr LR learning rate (default: 0.1)", "--quiet no progress bar or epoch lines"],
+        ),
+        (
+            "xpnet-evaluate",
+            ["--dtype {float32,float64,float16} parameter dtype (default: float32)"],
+        ),
+        (
+            "xpnet-sweep",
+            [
+                "--lr LR [LR ...] learning rates (default: 0.1)",
+                "--optimizer {sgd,momentum,nesterov,adagrad,rmsprop,adam} "
+                "[{sgd,momentum,nesterov,adagrad,rmsprop,adam} ...] update rules (default: sgd)",
+                "--iters ITERS steps per config (default: 10000; 2000 with --preset)",
+                "--out OUT results.jsonl, summary.csv and figures go here; rerun to resume "
+                "(default: runs/sweep)",
+                "--momentum MOMENTUM [MOMENTUM ...] (optimizers that take it; default: the "
+                "optimizer's own)",
+            ],
+        ),
+        ("gradient_1d", ["--x0 X0 tangent point (default: 5.0)"]),
+        ("gradient_2d", ["--out OUT figure to write (default: gradient_2d.png)"]),
+        ("gradient_method", ["--init X X start point (default: -3.0 4.0)"]),
+    ],
+)
+def test_help_shows_each_default_once_and_only_where_there_is_one(command, expected, capsys):
+    pytest.importorskip("matplotlib")
+    assert exit_code(_main_of(command), ["--help"]) == 0
+    entries = _help_entries(capsys.readouterr().out)
+    for e in expected:
+        assert e in entries, (e, entries)
+    for entry in entries:
+        assert entry.count("default") <= 1, entry
+        assert "(default: None)" not in entry and "(default: False)" not in entry, entry
+        assert "(default: [" not in entry, entry  # a list default reads as its values
+
+
 # ------------------------------------------------------------------ after it: exit 1/130
 def test_out_of_memory_is_one_line(monkeypatch, capsys):
     def huge(*args, **kwargs):
         raise MemoryError("Unable to allocate 58.4 GiB for an array with shape (784, 10000000)")
 
-    monkeypatch.setattr(cli, "TwoLayerNet", huge)
+    monkeypatch.setattr(train_cli, "TwoLayerNet", huge)
     assert exit_code(train_main, [*SAMPLE, "--hidden-size", "1000"]) == 1
     err = one_error_line(capsys)
     assert "out of memory while building the net (Unable to allocate 58.4 GiB" in err
     assert "use a smaller --hidden-size" in err and "nothing written" in err
 
 
-class _FullDisk:
-    """A file whose writes fail as on a full disk."""
-
-    def __init__(self, fh):
-        self._fh = fh
-
-    def write(self, data):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    def __getattr__(self, name):
-        return getattr(self._fh, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self._fh.close()
-
-
 def test_full_disk_is_one_line_and_keeps_the_old_file(tmp_path, monkeypatch, capsys):
     weights = tmp_path / "w.npz"
     weights.write_bytes(b"the user's old weights")
-    real_fdopen = os.fdopen
-    monkeypatch.setattr(
-        os, "fdopen", lambda fd, mode="r", *a, **k: _FullDisk(real_fdopen(fd, mode, *a, **k))
-    )
+    fill_the_disk(monkeypatch)
     argv = [*SAMPLE, "--iters", "3", "--save", str(weights), "--metrics-out", "m.json"]
     assert exit_code(train_main, argv) == 1
     err = one_error_line(capsys)
@@ -271,7 +307,7 @@ def test_full_disk_is_one_line_and_keeps_the_old_file(tmp_path, monkeypatch, cap
 
 
 def _interrupt_at_second_evaluation(monkeypatch):
-    real = cli.train
+    real = train_cli.train
 
     def interrupted(*args, on_epoch, **kwargs):
         def stop(history):
@@ -281,7 +317,7 @@ def _interrupt_at_second_evaluation(monkeypatch):
 
         return real(*args, on_epoch=stop, **kwargs)
 
-    monkeypatch.setattr(cli, "train", interrupted)
+    monkeypatch.setattr(train_cli, "train", interrupted)
 
 
 def test_ctrl_c_during_training(tmp_path, monkeypatch, capsys):
@@ -297,7 +333,7 @@ def test_ctrl_c_while_writing_names_what_was_written(tmp_path, monkeypatch, caps
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "atomic_write", interrupted)  # the metrics JSON, after --save
+    monkeypatch.setattr(framework, "atomic_write", interrupted)  # the metrics JSON, after --save
     weights, metrics = tmp_path / "w.npz", tmp_path / "m.json"
     argv = [*SAMPLE, "--iters", "3", "--save", str(weights), "--metrics-out", str(metrics)]
     assert exit_code(train_main, argv) == 130
@@ -313,7 +349,7 @@ def test_ctrl_c_during_evaluation(tmp_path, monkeypatch, capsys):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "format_report", interrupted)
+    monkeypatch.setattr(evaluate_cli, "format_report", interrupted)
     assert exit_code(evaluate_main, [str(weights)]) == 130
     err = capsys.readouterr().err.strip()
     assert err == "xpnet-evaluate: interrupted: stopped while evaluating; nothing written"
@@ -476,14 +512,16 @@ def _umask() -> int:
 def test_figure_script_checks_its_output_first(capsys):
     pytest.importorskip("matplotlib")
     script = load_script("gradient_1d")
-    assert script.main(["--out", "/nonexistent/x.png"]) == 2
+    assert exit_code(script.main, ["--out", "/nonexistent/x.png"]) == 2
     err = capsys.readouterr().err
-    assert err == "error: --out /nonexistent/x.png: folder /nonexistent does not exist\n"
+    assert (
+        err == "gradient_1d: error: --out /nonexistent/x.png: folder /nonexistent does not exist\n"
+    )
 
 
 # ------------------------------------------------------------- shared error handling
 def test_library_warnings_are_one_line_in_flag_wording(monkeypatch, capsys):
-    real = cli.train
+    real = train_cli.train
 
     def warning(*args, **kwargs):
         import warnings
@@ -491,18 +529,18 @@ def test_library_warnings_are_one_line_in_flag_wording(monkeypatch, capsys):
         warnings.warn("loss rose from 2.30 to 36.1: lr=100 is too large", UserWarning, 2)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(cli, "train", warning)
+    monkeypatch.setattr(train_cli, "train", warning)
     assert train_main([*SAMPLE, "--iters", "2"]) == 0
     err = capsys.readouterr().err
     assert err == "xpnet-train: warning: loss rose from 2.30 to 36.1: --lr 100 is too large\n"
 
 
 def test_run_cli_gives_any_script_the_same_exits(capsys):
-    @cli.run_cli("bench")
+    @run_cli("bench")
     def interrupted(argv=None):
         raise KeyboardInterrupt
 
-    @cli.run_cli("bench")
+    @run_cli("bench")
     def disk_full(argv=None):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "out.json")
 
@@ -571,8 +609,6 @@ def test_ctrl_c_in_a_real_process(tmp_path):
 
 
 def test_resume_continues_bit_for_bit(tmp_path):
-    from xpnet.cli import train_main
-
     common = [
         "--dataset",
         "mnist-sample",
@@ -635,8 +671,6 @@ def test_resume_continues_bit_for_bit(tmp_path):
     ],
 )
 def test_optimizer_and_net_flags_are_checked(tmp_path, capsys, args, message):
-    from xpnet.cli import train_main
-
     with pytest.raises(SystemExit) as info:
         train_main(["--dataset", "mnist-sample", "--iters", "2", "--quiet", *args])
     assert info.value.code == 2 and message in capsys.readouterr().err

@@ -19,12 +19,16 @@ import numpy as np
 import pytest
 
 from xpnet import data
+
+# _download and _load: monkeypatched where the names are looked up
 from xpnet.data import (
     DATASETS,
     FILES,
     ChecksumWarning,
     DataError,
     SampleFallbackWarning,
+    _download,
+    _load,
     load_mnist,
     read_idx,
 )
@@ -78,8 +82,8 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.delenv("XPNET_DATA_DIR", raising=False)
     monkeypatch.setenv("XPNET_MNIST_MIRRORS", "")
     monkeypatch.setenv("XPNET_FASHION_MNIST_MIRRORS", "")
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {})
-    monkeypatch.setattr(data, "BACKOFF_S", 0.0)
+    monkeypatch.setattr(_load, "SYSTEM_DIRS", {})
+    monkeypatch.setattr(_download, "BACKOFF_S", 0.0)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -286,7 +290,7 @@ def test_interrupted_download_leaves_no_file(tmp_path, monkeypatch, server):
         def update(self, n):
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(data, "progress", lambda *a, **k: Interrupting())
+    monkeypatch.setattr(_download, "progress", lambda *a, **k: Interrupting())
     d = tmp_path / "d"
     with pytest.raises(KeyboardInterrupt):
         load_mnist(data_dir=d, mirrors=[server.url])
@@ -331,7 +335,7 @@ def test_other_datasets_files_are_not_overwritten(tmp_path, monkeypatch, server)
 def test_cache_goes_to_cache_dir_not_to_read_only_data_dir(tmp_path, monkeypatch):
     files = fake_set()
     d = write_set(tmp_path / "sys" / "fashion-mnist", files)
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {"fashion-mnist": (str(d),)})
+    monkeypatch.setattr(_load, "SYSTEM_DIRS", {"fashion-mnist": (str(d),)})
     before = listing(d)
     d.chmod(0o555)
     try:
@@ -346,8 +350,8 @@ def test_cache_goes_to_cache_dir_not_to_read_only_data_dir(tmp_path, monkeypatch
 
 def test_cache_is_used_and_invalidated_by_a_changed_source(tmp_path, monkeypatch):
     parsed = []
-    real_parse = data._parse
-    monkeypatch.setattr(data, "_parse", lambda paths: parsed.append(1) or real_parse(paths))
+    real_parse = _load.parse_files
+    monkeypatch.setattr(_load, "parse_files", lambda paths: parsed.append(1) or real_parse(paths))
     d = write_set(tmp_path / "d", fake_set(seed=1))
     (_, t1), _ = load_mnist(data_dir=d, verify=False)
     (_, t1b), _ = load_mnist(data_dir=d, verify=False)
@@ -405,9 +409,9 @@ DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 @pytest.mark.skipif(not DEBIAN_DIR.is_dir(), reason="dataset-fashion-mnist not installed")
 def test_debian_fashion_mnist_is_recognised(monkeypatch):
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {"fashion-mnist": (str(DEBIAN_DIR),)})
+    monkeypatch.setattr(_load, "SYSTEM_DIRS", {"fashion-mnist": (str(DEBIAN_DIR),)})
     for name in FILES:
-        assert data._md5(DEBIAN_DIR / name) in data.MD5S["fashion-mnist"][name]
+        assert _download.md5(DEBIAN_DIR / name) in data.MD5S["fashion-mnist"][name]
     (x, t), (xt, tt) = load_mnist(False, dataset="fashion-mnist", download=False)
     assert x.shape == (60000, 784) and xt.shape == (10000, 784) and x.dtype == np.uint8
     assert np.bincount(t).tolist() == [6000] * 10

@@ -345,3 +345,16 @@ def test_resolve_step_is_silent_in_float64(backend):
         warnings.simplefilter("error")
         assert resolve_step(backend.asarray(np.array([1.0]))) == 1e-4
         assert resolve_step(backend.xp.float64, 0.5, xp=backend.xp) == 0.5
+
+
+def test_one_machine_epsilon_table_for_steps_and_tolerances():
+    from xpnet._tolerances import EPS, machine_eps
+
+    for name in ("float64", "float32", "float16"):
+        assert EPS[name] == float(np.finfo(name).eps) == machine_eps(np.zeros(1, name))
+        assert tolerance(name)[1] == 100 * EPS[name]
+    assert xpnet.default_step("bfloat16") == 2e-1 and xpnet.default_step("float16") == 1e-1
+    with pytest.raises(ValueError, match=r"^default_step: unknown dtype 'float8'; one of \["):
+        xpnet.default_step("float8")
+    with pytest.raises(TypeError, match="^default_step: pass xp= with a dtype object"):
+        xpnet.default_step(np.float32)

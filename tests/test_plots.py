@@ -270,9 +270,11 @@ def test_missing_matplotlib(monkeypatch, call):
 def test_script_without_matplotlib(monkeypatch, tmp_path, capsys):
     script = load_script("gradient_2d")
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    assert script.main(["--out", str(tmp_path / "a.png")]) == 2
+    with pytest.raises(SystemExit) as info:
+        script.main(["--out", str(tmp_path / "a.png")])
+    assert info.value.code == 2
     err = capsys.readouterr().err
-    assert err == "error: plotting needs matplotlib: pip install 'xpnet[plot]'\n"
+    assert err == "gradient_2d: error: plotting needs matplotlib: pip install 'xpnet[plot]'\n"
     assert not (tmp_path / "a.png").exists()
 
 
@@ -316,9 +318,11 @@ def test_script_default_out_is_cwd(tmp_path, monkeypatch):
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_script_bad_backend_exits_2(name, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("XPNET_BACKEND", "tensorflow")
-    assert load_script(name).main(["--out", str(tmp_path / "a.png")]) == 2
+    with pytest.raises(SystemExit) as info:
+        load_script(name).main(["--out", str(tmp_path / "a.png")])
+    assert info.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: unknown backend 'tensorflow'")
+    assert err.startswith(f"{name}: error: unknown backend 'tensorflow'")
     assert err.count("\n") == 1
 
 
@@ -353,7 +357,7 @@ def _run_script(name, *args, cwd):
 def test_script_bad_out_is_one_line_and_exit_2(name, out, message, tmp_path):
     done = _run_script(name, "--out", out, cwd=tmp_path)
     assert done.returncode == 2
-    assert done.stderr.startswith("error: --out ") and message in done.stderr
+    assert done.stderr.startswith(f"{name}: error: --out ") and message in done.stderr
     assert done.stderr.count("\n") == 1 and done.stdout == ""  # nothing was computed
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no file, no temp file left
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -11,9 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+from _full_disk import fill_the_disk
 
-from xpnet import sweep_cli
-from xpnet.sweep_cli import default_rungs, read_results, sweep_main
+from xpnet.cli import sweep as sweep_cli
+from xpnet.cli.sweep import default_rungs, sweep_main
+from xpnet.cli.sweep_results import read_results
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["--dataset", "mnist-sample", "--iters", "60", "--batch-size", "50", "--quiet"]
@@ -100,7 +103,7 @@ def test_a_torn_last_line_is_ignored(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--iters", "0"], "--iters must be a positive integer"),
+        (["--iters", "0"], "argument --iters: expected a positive integer, got '0'"),
         (["--hidden-sizes", "100,x"], "--hidden-sizes takes lists like 100,100"),
         (["--optimizer", "sgd", "--momentum", "0.9"], "--momentum applies to --optimizer"),
         (["--optimizer", "adam", "--beta1", "2"], "beta1 must be in [0, 1)"),
@@ -178,7 +181,11 @@ def test_ctrl_c_keeps_what_finished(tmp_path):
     kept = len(_lines(results))
     assert proc.returncode == 130 and 1 <= kept < 4
     assert (
-        err.strip().splitlines()[-1].startswith(f"xpnet-sweep: interrupted; {kept} of 4 configs")
+        err.strip()
+        .splitlines()[-1]
+        .startswith(
+            f"xpnet-sweep: interrupted: stopped while training; {kept} of 4 configs finished"
+        )
     )
 
 
@@ -194,9 +201,15 @@ def test_ctrl_c_right_after_a_write_counts_what_the_file_keeps(tmp_path, capsys,
     monkeypatch.setattr(sweep_cli, "append_result", write_then_interrupt)
     out = tmp_path / "run"
     args = [*SMALL, "--lr", "0.1", "1.0", "--max-models", "1", "--out", str(out)]
-    assert sweep_main(args) == 130
+    with pytest.raises(SystemExit) as info:
+        sweep_main(args)
+    assert info.value.code == 130
     assert len(_lines(out / "results.jsonl")) == 1
-    assert "interrupted; 1 of 2 configs finished" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "xpnet-sweep: interrupted: stopped while training; 1 of 2 configs finished, kept in "
+        f"{out / 'results.jsonl'} (rerun to resume)"
+    )
 
 
 def test_rerun_with_other_settings_in_the_same_out_is_refused(tmp_path, capsys):
@@ -244,9 +257,12 @@ def test_halving_flag_stops_configs_lists_them_last_and_resume_skips_them(tmp_pa
     assert tail == sorted(tail, reverse=True)
     # a rerun with one more config trains only that one: stopped configs count as done;
     # alone in its stack it cannot be halved, and the user is told so
-    with pytest.warns(UserWarning, match="1 of 1 stacks hold a single config"):
-        assert sweep_main([*common, *lrs, "0.2", "--halving"]) == 0
-    assert "4 already in" in capsys.readouterr().out
+    assert sweep_main([*common, *lrs, "0.2", "--halving"]) == 0
+    captured = capsys.readouterr()
+    assert "4 already in" in captured.out
+    assert captured.err.startswith(
+        "xpnet-sweep: warning: halving: 1 of 1 stacks hold a single config"
+    )
     lines = _lines(out / "results.jsonl")
     assert len(lines) == 5 and lines[-1]["config"]["lr"] == 0.2
     assert lines[-1]["stopped_at"] is None  # alone in its stack: nobody to halve against
@@ -284,3 +300,88 @@ def test_a_run_json_from_before_halving_still_resumes(tmp_path, capsys):
     (out / "run.json").write_text(json.dumps(run))
     assert sweep_main([*SMALL, "--out", str(out), "--lr", "0.1"]) == 0
     assert "1 already in" in capsys.readouterr().out
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("xpnet-sweep: error: ") and err.count("\n") == 1, err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--lr", "-1"], "--lr must be a positive finite number, got -1.0"),
+        (["--weight-decay", "-1"], "--weight-decay must be a number >= 0, got -1.0"),
+        (["--weight-init-std", "lecun"], "--weight-init-std must be a positive number or one"),
+    ],
+)
+def test_library_errors_name_the_flags(tmp_path, capsys, args, message):
+    out = tmp_path / "o"
+    with pytest.raises(SystemExit) as info:
+        sweep_main([*SMALL, "--out", str(out), *args])
+    assert info.value.code == 2 and message in _one_error_line(capsys)
+    assert not (out / "run.json").exists()  # refused before any work
+
+
+def test_library_warnings_are_lines_in_flag_wording(tmp_path, capsys):
+    args = [*SMALL, "--lr", "0.1", "--eval-interval", "10", "--halving", "10"]
+    assert sweep_main([*args, "--out", str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("xpnet-sweep: warning: halving: 1 of 1 stacks hold a single config")
+    assert err.count("\n") == 1 and "split by --max-models and max_bytes" in err
+
+
+def test_a_failed_summary_write_leaves_the_old_files_whole(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "o"
+    args = [*SMALL, "--lr", "0.1", "1.0", "--out", str(out)]
+    assert sweep_main(args) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert {"run.json", "results.jsonl", "summary.csv", "curves.png"} <= set(before)
+    capsys.readouterr()
+    fill_the_disk(monkeypatch)
+    with pytest.raises(SystemExit) as info:
+        sweep_main(args)  # nothing left to train: the summary is written again, and fails
+    assert info.value.code == 1
+    assert _one_error_line(capsys) == (
+        f"xpnet-sweep: error: cannot write {out / 'summary.csv'} (No space left on device); "
+        f"wrote {out / 'results.jsonl'}\n"
+    )
+    # no half file, no temporaries: every file as the first run left it
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_failed_run_json_write_leaves_no_file(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "o"
+    fill_the_disk(monkeypatch)
+    with pytest.raises(SystemExit) as info:
+        sweep_main([*SMALL, "--lr", "0.1", "--out", str(out)])
+    assert info.value.code == 2
+    assert "cannot write run.json (No space left on device)" in _one_error_line(capsys)
+    assert list(out.iterdir()) == []
+
+
+def test_sweep_script_runs_from_an_uninstalled_checkout(tmp_path):
+    """Only the script's own checkout can provide xpnet: no site-packages (``-S``), and a
+    PYTHONPATH holding just the dependencies."""
+    deps = tmp_path / "deps"
+    deps.mkdir()
+    for name in ("numpy", "array_api_compat", "threadpoolctl"):
+        spec = importlib.util.find_spec(name)
+        where = Path(spec.origin)
+        where = where.parent if spec.submodule_search_locations else where
+        for path in (where, where.with_name(where.name + ".libs")):  # numpy's bundled BLAS
+            if path.exists():
+                (deps / path.name).symlink_to(path)
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "PYTHONPATH": str(deps),
+           "OPENBLAS_NUM_THREADS": "1", "XPNET_CACHE_DIR": str(tmp_path / "cache")}  # fmt: skip
+    python = [sys.executable, "-S"]
+    probe = subprocess.run([*python, "-c", "import xpnet"], env=env, cwd=tmp_path,
+                           capture_output=True, text=True)  # fmt: skip
+    assert "No module named 'xpnet'" in probe.stderr  # else this test would prove nothing
+    out = tmp_path / "o"
+    cmd = [*python, str(ROOT / "scripts" / "sweep.py"), *SMALL, "--lr", "0.1", "--out", str(out)]
+    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert len(_lines(out / "results.jsonl")) == 1 and (out / "summary.csv").is_file()
+    assert "xpnet-sweep: warning: no figures: plotting needs matplotlib" in proc.stderr

@@ -4,6 +4,8 @@ The same code runs on NumPy, CuPy, PyTorch, JAX and array-api-strict; pick one w
 ``XPNET_BACKEND`` (and ``XPNET_DEVICE``) or :func:`get_backend`.
 """
 
+from ._gradcheck import GradcheckError, GradcheckReport, gradcheck
+from ._version import __version__ as __version__
 from .backends import BACKENDS, Backend, BackendError, get_backend, to_numpy
 from .checkpoint import (
     Checkpoint,
@@ -23,7 +25,6 @@ from .functions import (
     softmax,
     step_function,
 )
-from .gradcheck import GradcheckError, GradcheckReport, gradcheck
 from .losses import cross_entropy_error, mean_squared_error, softmax_cross_entropy
 from .nets import MultiLayerNet, SimpleNet, TwoLayerNet
 from .numerical import (
@@ -40,48 +41,42 @@ from .optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop, get_opt
 from .sweeps import SweepRecord, grid, sample, sweep
 from .training import DivergenceWarning, TrainHistory, TrainingDivergedError, train
 
-__version__ = "0.1.0"
-
 __all__ = [
-    "BACKENDS",
-    "Checkpoint",
-    "DataSet",
-    "SweepRecord",
-    "central_difference",
-    "grid",
-    "load_checkpoint",
-    "load_data",
-    "resolve_step",
-    "sample",
-    "save_checkpoint",
-    "sweep",
-    "SGD",
     "AdaGrad",
     "Adam",
+    "BACKENDS",
+    "Backend",
+    "BackendError",
+    "Checkpoint",
+    "CheckpointError",
+    "DataError",
+    "DataSet",
     "DivergenceWarning",
+    "GradcheckError",
+    "GradcheckReport",
     "Momentum",
     "MultiLayerNet",
     "Nesterov",
+    "PrecisionWarning",
     "RMSprop",
-    "get_optimizer",
-    "Backend",
-    "BackendError",
-    "CheckpointError",
-    "DataError",
-    "GradcheckError",
-    "GradcheckReport",
+    "SGD",
     "SampleFallbackWarning",
     "SimpleNet",
+    "SweepRecord",
     "TrainHistory",
     "TrainingDivergedError",
     "TwoLayerNet",
-    "PrecisionWarning",
+    "central_difference",
     "cross_entropy_error",
     "default_step",
     "get_backend",
+    "get_optimizer",
     "gradcheck",
     "gradient_descent",
+    "grid",
     "identity_function",
+    "load_checkpoint",
+    "load_data",
     "load_mnist",
     "load_weights",
     "mean_squared_error",
@@ -90,12 +85,16 @@ __all__ = [
     "partial_derivative",
     "relu",
     "relu_grad",
+    "resolve_step",
+    "sample",
+    "save_checkpoint",
     "save_weights",
     "sigmoid",
     "sigmoid_grad",
     "softmax",
     "softmax_cross_entropy",
     "step_function",
-    "train",
+    "sweep",
     "to_numpy",
+    "train",
 ]

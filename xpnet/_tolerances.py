@@ -15,16 +15,19 @@ from ._array import is_array
 from .backends import dtype_name
 
 __all__ = [
+    "EPS",
     "NUMERICAL_FACTOR",
     "TOLERANCES",
     "TRAINING_FACTOR",
     "gradient_tolerance",
+    "machine_eps",
     "numerical_atol",
     "tolerance",
 ]
 
-#: Machine epsilon of the floating dtypes the table names.
-_EPS = {"float64": 2.0**-52, "float32": 2.0**-23, "float16": 2.0**-10}
+#: Machine epsilon of the floating dtypes xpnet knows by name: the one table, also
+#: behind :func:`xpnet.default_step`.
+EPS = {"float64": 2.0**-52, "float32": 2.0**-23, "float16": 2.0**-10, "bfloat16": 2.0**-7}
 
 
 def _tol(eps: float) -> tuple[float, float]:
@@ -34,7 +37,7 @@ def _tol(eps: float) -> tuple[float, float]:
 
 #: Default ``(rtol, atol)`` for one computation in each dtype.
 TOLERANCES: dict[str, tuple[float, float]] = {
-    name: _tol(eps) for name, eps in _EPS.items()
+    name: _tol(EPS[name]) for name in ("float64", "float32", "float16")
 }  # float64 (6.0e-08, 2.2e-14), float32 (1.4e-03, 1.2e-05), float16 (1.3e-01, 9.8e-02)
 
 #: Multi-step training widens the tolerance by this factor: each SGD step feeds its
@@ -51,12 +54,34 @@ NUMERICAL_FACTOR = 16.0
 _MAX_NUMERICAL_RTOL = 0.25
 
 
-def _eps(dtype: Any) -> float:
-    """Machine epsilon of a dtype name, a dtype of any library, or an array's dtype."""
+def machine_eps(dtype: Any, xp: Any = None) -> float:
+    """Machine epsilon of a dtype name (:data:`EPS`), an array's dtype, or a dtype of ``xp``.
+
+    Raises
+    ------
+    ValueError
+        A name that is not in :data:`EPS`.
+    TypeError
+        A dtype object without ``xp`` (the namespace whose ``finfo`` knows it).
+    """
     if is_array(dtype):  # an array: ask its namespace
         return float(array_namespace(dtype).finfo(dtype.dtype).eps)
-    name = dtype if isinstance(dtype, str) else dtype_name(dtype)
-    return _EPS.get(name, _EPS["float64"])
+    if isinstance(dtype, str):
+        if dtype not in EPS:
+            raise ValueError(f"unknown dtype {dtype!r}; one of {sorted(EPS)}")
+        return EPS[dtype]
+    if xp is None:
+        raise TypeError("pass xp= with a dtype object (or pass a name or an array)")
+    return float(xp.finfo(dtype).eps)
+
+
+def _eps(dtype: Any) -> float:
+    """As :func:`machine_eps`, for any library's dtype without its namespace; float64's
+    for names outside the table (the finest there: exact dtypes need no wider margin)."""
+    try:
+        return machine_eps(dtype if is_array(dtype) else dtype_name(dtype))
+    except ValueError:
+        return EPS["float64"]
 
 
 def numerical_atol(dtype: Any, h: float = 1e-4) -> float:

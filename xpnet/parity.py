@@ -229,7 +229,7 @@ class Check:
     fn: Callable[[Backend], dict[str, np.ndarray]]
     float64_only: bool = False  # numerical derivatives are only meaningful in float64
     training: bool = False  # multi-step: the dtype's training tolerance
-    in_place: bool = False  # perturbs arrays in place: not for JAX
+    in_place: bool = False  # perturbs arrays in place: needs Backend.mutable_arrays
     numerical: bool = False  # central differences: round-off of f divided by 2h
 
 
@@ -291,7 +291,7 @@ def applicable(name: str, backend: Backend) -> bool:
     check = CHECKS[name]
     if check.float64_only and backend.dtype_name != "float64":
         return False
-    return not (check.in_place and backend.name == "jax")
+    return not (check.in_place and not backend.mutable_arrays)
 
 
 def run_parity(

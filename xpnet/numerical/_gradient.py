@@ -1,216 +1,28 @@
-"""Numerical differentiation: derivatives, partial derivatives, gradients, descent.
-
-Central differences ``(f(x + h) - f(x - h)) / 2h`` as in the chapter. Two ways to get a
-gradient:
-
-* the chapter's: ``f`` is called once per perturbed element, with ``x`` itself perturbed
-  in place, so ``f`` may ignore its argument and read ``x`` through a closure
-  (``numerical_gradient(lambda w: net.loss(x, t), net.W)``);
-* vectorized (``batched=True``): ``f`` receives a stack of perturbed copies and returns
-  one value per copy, so a GPU evaluates thousands of perturbations per call.
-
-Every vectorized difference in xpnet (this gradient, gradcheck's directions, the figures'
-gradient field, the nets' structured gradient) is :func:`central_difference`, chunked to
-a memory bound; every public entry point picks its step and warns about coarse dtypes
-through :func:`resolve_step`, once.
-"""
+"""Derivatives, partial derivatives, gradients and gradient descent by central differences."""
 
 from __future__ import annotations
 
 import itertools
 import math
 import numbers
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 from array_api_compat import array_namespace, is_writeable_array
 from array_api_compat import device as _device
 
-from ._array import as_float, is_array, is_floating, itemsize, namespace
+from .._array import as_float, is_floating, namespace
+from ._central import DEFAULT_MAX_BYTES, UnitVectors, central, central_difference
+from ._step import resolve_step
 
 __all__ = [
-    "PrecisionWarning",
-    "central_difference",
-    "default_step",
     "gradient_descent",
+    "gradient_with_step",
     "numerical_diff",
     "numerical_gradient",
     "partial_derivative",
-    "resolve_step",
+    "stacked",
 ]
-
-#: Memory for one chunk of perturbed copies in the vectorized gradient (bytes).
-DEFAULT_MAX_BYTES = 64 * 2**20
-
-
-class PrecisionWarning(UserWarning):
-    """Numerical derivatives in a dtype too coarse to check gradients reliably."""
-
-
-def default_step(dtype: Any, /, *, xp: Any = None) -> float:
-    """Default central-difference step ``h`` for a dtype.
-
-    float64 uses the chapter's 1e-4 so its figures reproduce. Coarser dtypes use
-    ``eps ** (1/3)`` to one digit, the step that balances truncation against rounding
-    error for a central difference: float32 5e-3 (1e-4 there loses about three digits),
-    float16 1e-1, bfloat16 2e-1.
-
-    Parameters
-    ----------
-    dtype : str, dtype or array
-        A name (``"float32"``), an array (its dtype), or a dtype of ``xp``.
-    xp : namespace, optional
-        Needed only for a dtype object (the namespace whose ``finfo`` knows it).
-    """
-    eps = _eps(dtype, xp)
-    if eps <= 2.0**-52:  # float64 (and anything finer): the chapter's step
-        return 1e-4
-    return float(f"{eps ** (1 / 3):.0e}")
-
-
-def _eps(dtype: Any, xp: Any) -> float:
-    if isinstance(dtype, str):
-        bits = {"float64": 52, "float32": 23, "float16": 10, "bfloat16": 7}
-        if dtype not in bits:
-            raise ValueError(f"default_step: unknown dtype {dtype!r}; one of {sorted(bits)}")
-        return 2.0 ** -bits[dtype]
-    if is_array(dtype):
-        xp, dtype = array_namespace(dtype), dtype.dtype
-    if xp is None:
-        raise TypeError("default_step: pass xp= with a dtype object (or pass a name or an array)")
-    return float(xp.finfo(dtype).eps)
-
-
-def resolve_step(
-    x: Any, h: float | None = None, /, *, xp: Any = None, stacklevel: int = 2
-) -> float:
-    """The step policy of every public numerical derivative: warn, then pick ``h``.
-
-    Warns :class:`PrecisionWarning` when the dtype is coarser than float64, then returns
-    ``h`` or :func:`default_step` of the dtype. Call it once, in the public entry point;
-    inner helpers take the resolved step and never warn again.
-
-    Parameters
-    ----------
-    x : array, or a dtype with ``xp=``
-        What decides the dtype.
-    h : float, optional
-        The caller's step; returned as a float when given.
-    xp : namespace, optional
-        With a dtype object for ``x``.
-    stacklevel : int
-        As :func:`warnings.warn`'s, counted from the caller of ``resolve_step``: the
-        default 2 points at the code that called the public function.
-
-    Returns
-    -------
-    float
-    """
-    eps = _eps(x, xp)
-    if eps > 2.0**-52:
-        dtype = x.dtype if is_array(x) else x
-        warnings.warn(
-            f"numerical derivative in {_name(dtype)}: expect only a few correct digits; "
-            "use float64 to check gradients",
-            PrecisionWarning,
-            stacklevel=stacklevel + 1,
-        )
-    return default_step(x, xp=xp) if h is None else float(h)
-
-
-def _name(dtype: Any) -> str:
-    # Display only: "torch.float32" and "float32" both read as float32.
-    return str(dtype).rsplit(".", 1)[-1]
-
-
-# --- the one central difference ------------------------------------------------------
-
-
-def central_difference(
-    f: Callable[[Any], Any],
-    directions: Any,
-    h: float,
-    *,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    bytes_per_direction: int | None = None,
-) -> Any:
-    """``(f(h*D) - f(-h*D)) / (2h)`` for a stack of directions ``D``, chunk by chunk.
-
-    The one central-difference formula of xpnet: gradients, directional derivatives,
-    the figures' gradient field and the nets' structured gradient all go through it.
-
-    Parameters
-    ----------
-    f : callable
-        Maps a stack ``(m, ...)`` of offsets (directions already multiplied by ``+h`` or
-        ``-h``) to values ``(m, ...)`` with any trailing shape. One call per chunk sees
-        the ``+h`` offsets of the chunk's directions followed by the ``-h`` ones.
-    directions : array, shape (k, ...)
-        Or anything with ``.shape`` and slicing ``directions[start:stop, ...]`` along axis 0
-        that returns such an array (e.g. :class:`UnitVectors`, a lazy identity),
-        so the stack is never held in full.
-    h : float
-        The step, already resolved (see :func:`resolve_step`).
-    max_bytes : int
-        Memory one call of ``f`` may use; at least one direction per call.
-    bytes_per_direction : int, optional
-        Memory one direction costs inside ``f``, both signs together; default the
-        direction's own size in bytes times 2.
-
-    Returns
-    -------
-    array, shape (k, ...)
-        Whatever trailing shape ``f`` returns, on the directions' device.
-    """
-    k = int(directions.shape[0])
-    if bytes_per_direction is None:
-        first = directions[0:1, ...]
-        xp = array_namespace(first)
-        bytes_per_direction = 2 * itemsize(first.dtype, xp) * math.prod(first.shape[1:])
-    parts = []
-    for start, stop in chunks(k, bytes_per_direction, max_bytes):
-        d = directions[start:stop, ...]
-        xp = array_namespace(d)
-        values = f(xp.concat([h * d, -h * d], axis=0))
-        parts.append(central(values[: stop - start, ...], values[stop - start :, ...], h))
-    if not parts:
-        raise ValueError("central_difference: need at least one direction")
-    return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
-
-
-def central(plus: Any, minus: Any, h: float) -> Any:
-    """The chapter's formula ``(f(x + h) - f(x - h)) / (2h)`` on values already computed."""
-    return (plus - minus) / (2 * h)
-
-
-def chunks(n: int, per_item: int, max_bytes: int) -> list[tuple[int, int]]:
-    """``(start, stop)`` ranges over ``n`` items, as many per range as fit ``max_bytes``."""
-    size = max(1, min(n, int(max_bytes) // max(1, int(per_item))))
-    return [(s, min(n, s + size)) for s in range(0, n, size)]
-
-
-class UnitVectors:
-    """The unit vectors ``e_0 .. e_{n-1}`` of ``like``'s shape, built on demand.
-
-    Behaves as the array ``eye(n).reshape(n, *like.shape)`` for
-    :func:`central_difference` (``.shape``, ``.dtype``, slicing along axis 0), but only
-    the rows asked for are ever allocated, on ``like``'s device.
-    """
-
-    def __init__(self, like: Any) -> None:
-        self._xp = array_namespace(like)
-        self._like = like
-        self.n = math.prod(like.shape)
-        self.shape = (self.n, *like.shape)
-        self.dtype = like.dtype
-
-    def __getitem__(self, key: slice | tuple[slice, Any]) -> Any:
-        rows = key[0] if isinstance(key, tuple) else key  # rows[a:b] or rows[a:b, ...]
-        start, stop, _ = rows.indices(self.n)
-        xp, dev = self._xp, _device(self._like)
-        eye = xp.arange(start, stop, device=dev)[:, None] == xp.arange(self.n, device=dev)
-        return xp.reshape(xp.astype(eye, self.dtype), (stop - start, *self._like.shape))
 
 
 def numerical_diff(

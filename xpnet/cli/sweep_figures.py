@@ -2,12 +2,45 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_heatmap", "plot_loss_curves", "smooth_curve"]
+from .framework import CliRun, save_figure
+from .sweep_results import cell, plain, varying
+
+__all__ = ["plot_heatmap", "plot_loss_curves", "save_sweep_figures", "smooth_curve"]
+
+
+def save_sweep_figures(
+    run: CliRun,
+    out: Path,
+    records: list[Any],
+    rows: list[dict[str, Any]],
+    *,
+    label: str | None,
+    smooth: bool,
+    title: str,
+) -> list[Path]:
+    """``out/curves.png`` (see :func:`plot_loss_curves`) and, over a two-parameter grid,
+    ``out/heatmap.png``.
+
+    Without matplotlib there are no figures; a warning line says so.
+    """
+    if importlib.util.find_spec("matplotlib") is None:
+        run.line("warning", "no figures: plotting needs matplotlib: pip install 'xpnet[plot]'")
+        return []
+    paths = [out / "curves.png"]
+    fig = plot_loss_curves(records, label=label, smooth=smooth, title=title)
+    save_figure(run, fig, paths[0])
+    keys = varying(rows)
+    if len(keys) == 2:
+        paths.append(out / "heatmap.png")
+        save_figure(run, plot_heatmap(rows, *keys), paths[-1])
+    return paths
 
 
 def smooth_curve(x: Any) -> np.ndarray:
@@ -23,11 +56,7 @@ def smooth_curve(x: Any) -> np.ndarray:
 
 
 def _label(config: dict[str, Any], keys: list[str]) -> str:
-    return ", ".join(f"{k}={_short(config.get(k, '-'))}" for k in keys) or "config"
-
-
-def _short(v: Any) -> str:
-    return ",".join(map(str, v)) if isinstance(v, list | tuple) else str(v)
+    return ", ".join(f"{k}={cell(config.get(k, '-'))}" for k in keys) or "config"
 
 
 def plot_loss_curves(
@@ -44,7 +73,7 @@ def plot_loss_curves(
         else [
             k
             for k in configs[0]
-            if k != "seed" and len({json.dumps(_plain(c.get(k))) for c in configs}) > 1
+            if k != "seed" and len({json.dumps(plain(c.get(k))) for c in configs}) > 1
         ]
     )
     fig = Figure(figsize=(7, 4.5), layout="constrained")
@@ -75,10 +104,6 @@ def plot_loss_curves(
     return fig
 
 
-def _plain(v: Any) -> Any:
-    return list(v) if isinstance(v, tuple) else v
-
-
 def plot_heatmap(rows: list[dict[str, Any]], x_key: str, y_key: str):
     """Final test accuracy (mean over seeds) over a two-parameter grid."""
     from matplotlib.figure import Figure
@@ -91,8 +116,8 @@ def plot_heatmap(rows: list[dict[str, Any]], x_key: str, y_key: str):
     fig = Figure(figsize=(1.2 * len(xs) + 2.5, 0.8 * len(ys) + 2), layout="constrained")
     ax = fig.add_subplot()
     im = ax.imshow(grid, cmap="viridis", vmin=0, vmax=1, origin="lower")
-    ax.set_xticks(range(len(xs)), [_short(json.loads(v)) for v in xs])
-    ax.set_yticks(range(len(ys)), [_short(json.loads(v)) for v in ys])
+    ax.set_xticks(range(len(xs)), [cell(json.loads(v)) for v in xs])
+    ax.set_yticks(range(len(ys)), [cell(json.loads(v)) for v in ys])
     ax.set_xlabel(x_key)
     ax.set_ylabel(y_key)
     for (i, j), v in np.ndenumerate(grid):

@@ -1,0 +1,62 @@
+"""The package's face: ``__all__``, the version, module names."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import re
+from pathlib import Path
+
+import pytest
+
+import xpnet
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_all_is_sorted_and_every_name_imports():
+    assert xpnet.__all__ == sorted(xpnet.__all__)
+    assert len(set(xpnet.__all__)) == len(xpnet.__all__)
+    namespace: dict = {}
+    exec("from xpnet import *", namespace)
+    assert set(xpnet.__all__) <= set(namespace)
+    assert all(namespace[name] is getattr(xpnet, name) for name in xpnet.__all__)
+
+
+def test_every_public_function_and_class_is_in_all():
+    public = {
+        name
+        for name, value in vars(xpnet).items()
+        if not name.startswith("_") and (callable(value) or name.isupper())
+    }
+    assert public == set(xpnet.__all__)
+
+
+def test_version_is_declared_once():
+    text = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'^dynamic = \["version"\]$', text, re.M)
+    assert 'version = { attr = "xpnet._version.__version__" }' in text
+    assert not re.search(r"^version = \"", text, re.M)  # no second, static copy
+    assert re.fullmatch(r"\d+\.\d+\.\d+(\.dev\d+)?", xpnet.__version__)
+
+
+def test_version_matches_the_installed_metadata():
+    try:
+        installed = importlib.metadata.version("xpnet")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("xpnet is imported from a checkout that is not installed")
+    assert installed == xpnet.__version__
+
+
+def test_gradcheck_module_is_not_shadowed_by_the_function():
+    from xpnet import GradcheckError, GradcheckReport, gradcheck
+
+    module = importlib.import_module("xpnet._gradcheck")
+    assert (gradcheck, GradcheckReport, GradcheckError) == (
+        module.gradcheck,
+        module.GradcheckReport,
+        module.GradcheckError,
+    )
+    assert callable(xpnet.gradcheck)
+    package = Path(xpnet.__file__).parent
+    assert not (package / "gradcheck.py").exists() and not (package / "gradcheck").exists()

@@ -1,0 +1,71 @@
+"""CuPy on the current CUDA GPU."""
+
+from __future__ import annotations
+
+import sys
+from types import ModuleType
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+from ._spec import BackendError, Spec, probe_gpu
+
+
+class CuPy(Spec):
+    name = "cupy"
+    module = "cupy"
+    extras = ("cuda12", "cuda13")
+    install_note = " (match your CUDA version)"
+    valid_devices = ("cuda", "cuda:0")
+
+    def canonical_device(self, device: str | None) -> str:
+        d = self.cuda_or_cpu(device, cpu=False)
+        if d != "cuda:0":
+            # array-api-compat's CuPy creation functions (arange, zeros, eye, ...) ignore
+            # device= and allocate on the current device, so a second GPU would mix devices.
+            n = d.partition(":")[2]
+            raise BackendError(
+                f"backend 'cupy' runs on one GPU, the current one: select GPU {n} with "
+                f"CUDA_VISIBLE_DEVICES={n} and use device 'cuda' (or 'cuda:0')"
+            )
+        return d
+
+    def open(self, device: str) -> tuple[ModuleType, Any]:
+        cupy = self.import_library()
+        import array_api_compat.cupy as xp
+
+        probe_gpu(self.name, lambda: float(cupy.ones(8, dtype=cupy.float32).sum()))
+        return xp, cupy.cuda.Device(0)
+
+    def owns(self, x: Any) -> bool:
+        return array_api_compat.is_cupy_array(x)
+
+    def label(self, dev: Any) -> str:
+        return f"cuda:{dev.id}"
+
+    def to_host(self, x: Any) -> np.ndarray:
+        return x.get()
+
+    def synchronize(self, xp: ModuleType, dev: Any) -> None:
+        dev.synchronize()
+
+    def set_tf32(self, on: bool) -> None:
+        # CuPy reads CUPY_TF32 at import; the compute-type switch changes it afterwards
+        # without touching os.environ.
+        import cupy
+        from cupy._core import _routines_linalg as linalg
+
+        kind = linalg.COMPUTE_TYPE_TF32 if on else linalg.COMPUTE_TYPE_DEFAULT
+        linalg.set_compute_type(cupy.float32, kind)
+
+    def is_out_of_memory(self, exc: BaseException) -> bool:
+        # The memory pool's OutOfMemoryError (a MemoryError too, caught before this);
+        # allocations inside cuBLAS/cuRAND surface as a runtime error of the driver.
+        memory = sys.modules.get("cupy.cuda.memory")
+        oom = getattr(memory, "OutOfMemoryError", None)
+        if oom is not None and isinstance(exc, oom):
+            return True
+        runtime = sys.modules.get("cupy_backends.cuda.api.runtime")
+        error = getattr(runtime, "CUDARuntimeError", None)
+        return error is not None and isinstance(exc, error) and "MemoryAllocation" in str(exc)

@@ -1,0 +1,140 @@
+"""What xpnet needs to know about one array library: the :class:`Spec` protocol.
+
+Each library's module (``_numpy.py``, ``_torch.py``, ...) subclasses :class:`Spec`; the
+registry (``_registry.py``) lists one instance of each, in order.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any, ClassVar
+
+import array_api_compat
+import numpy as np
+
+__all__ = ["DTYPES", "BackendError", "Spec", "namespace_or_none", "probe_gpu"]
+
+#: Floating dtypes a Backend can use, by name.
+DTYPES = ("float32", "float64", "float16")
+
+
+class BackendError(RuntimeError):
+    """A backend, device or dtype that cannot be used; the message says what to do."""
+
+
+class Spec:
+    """What xpnet needs to know about one array library.
+
+    Subclasses set the class attributes and override the methods whose default does not
+    fit their library. ``canonical_device`` is pure (no import), so device strings can be
+    checked and compared without the library installed.
+
+    Capabilities (class attributes), so no code outside the backend layer compares names:
+
+    ``slow_float16``
+        The library has no float16 matrix-multiply kernels (NumPy runs them ~100x slower
+        than float32), so a float16 training run should be refused.
+    ``mutable_arrays``
+        Arrays support in-place updates (``x[i] = v``); JAX arrays are immutable.
+    """
+
+    name: ClassVar[str]
+    module: ClassVar[str]  # imported to tell whether the library is installed
+    extras: ClassVar[tuple[str, ...]]  # xpnet's pip extras that install it
+    install_note: ClassVar[str] = ""
+    valid_devices: ClassVar[tuple[str, ...]]  # spellings shown in error messages
+    float64_hint: ClassVar[str] = ""
+    slow_float16: ClassVar[bool] = False
+    mutable_arrays: ClassVar[bool] = True
+
+    def canonical_device(self, device: str | None) -> str:
+        """The one spelling of ``device`` (``None`` is the library's default device)."""
+        raise NotImplementedError
+
+    def open(self, device: str) -> tuple[ModuleType, Any]:
+        """Import the library, build its device object for a canonical name, probe it."""
+        raise NotImplementedError
+
+    def owns(self, x: Any) -> bool:
+        """Whether ``x`` is an array of this library."""
+        raise NotImplementedError
+
+    def label(self, dev: Any) -> str:
+        return str(dev)
+
+    def from_host(self, xp: ModuleType, host: np.ndarray, dev: Any) -> Any:
+        return xp.asarray(host, device=dev)
+
+    def to_host(self, x: Any) -> np.ndarray:
+        return np.asarray(x)
+
+    def synchronize(self, xp: ModuleType, dev: Any) -> None:
+        """Nothing to wait for on synchronous CPU libraries."""
+
+    def float_dtypes(self, xp: ModuleType, dev: Any) -> tuple[str, ...]:
+        return DTYPES
+
+    def set_tf32(self, on: bool) -> None:
+        """Set the library's process-wide float32-matmul precision (no-op on CPU libraries)."""
+
+    def is_out_of_memory(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is this library's out-of-memory error (beyond :class:`MemoryError`).
+
+        Looks only at modules already in :data:`sys.modules`: an exception cannot come
+        from a library that was never imported, and importing one here would be slow.
+        """
+        return False
+
+    # shared helpers
+
+    def install_hint(self) -> str:
+        if not self.extras:
+            return f"pip install {self.module}"
+        return " or ".join(f"pip install 'xpnet[{e}]'" for e in self.extras) + self.install_note
+
+    def import_library(self) -> ModuleType:
+        try:
+            return importlib.import_module(self.module)
+        except ImportError as exc:
+            raise BackendError(
+                f"backend {self.name!r} is not installed ({exc.msg}); install it with: "
+                f"{self.install_hint()}"
+            ) from None
+
+    def bad_device(self, device: str, valid: tuple[str, ...] | None = None) -> BackendError:
+        names = ", ".join(repr(d) for d in (valid or self.valid_devices))
+        return BackendError(
+            f"unknown device {device!r} for backend {self.name!r}; valid: {names} "
+            "(argument or XPNET_DEVICE)"
+        )
+
+    def cuda_or_cpu(self, device: str | None, *, cpu: bool) -> str:
+        """Canonical ``"cpu"`` or ``"cuda:N"`` from cpu / cuda / gpu / cuda:N / gpu:N."""
+        d = (device or ("cpu" if cpu else "cuda")).strip().lower()
+        if cpu and d == "cpu":
+            return "cpu"
+        head, _, idx = d.partition(":")
+        if head not in ("cuda", "gpu") or (idx and not idx.isdigit()):
+            raise self.bad_device(device or "")
+        return f"cuda:{int(idx or 0)}"
+
+
+def probe_gpu(backend: str, allocate: Any) -> None:
+    """Allocate and compute on the GPU: an import that works proves nothing."""
+    try:
+        allocate()
+    except Exception as exc:  # every CUDA failure mode looks different; report all alike
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BackendError(
+            f"backend {backend!r} has no usable GPU ({first}); "
+            "check nvidia-smi and the CUDA driver, or use XPNET_BACKEND=numpy"
+        ) from None
+
+
+def namespace_or_none(x: Any) -> Any:
+    """The array-API namespace of ``x``, or None when ``x`` is not an array."""
+    try:
+        return array_api_compat.array_namespace(x)
+    except TypeError:
+        return None

@@ -1,0 +1,78 @@
+"""PyTorch on the CPU or any CUDA GPU it sees."""
+
+from __future__ import annotations
+
+import sys
+from types import ModuleType
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+from ._spec import BackendError, Spec, probe_gpu
+
+
+class Torch(Spec):
+    name = "torch"
+    module = "torch"
+    extras = ("torch",)
+    valid_devices = ("cpu", "cuda", "cuda:N")
+
+    def canonical_device(self, device: str | None) -> str:
+        return self.cuda_or_cpu(device, cpu=True)
+
+    def open(self, device: str) -> tuple[ModuleType, Any]:
+        torch = self.import_library()
+        import array_api_compat.torch as xp
+
+        if device == "cpu":
+            return xp, torch.device("cpu")
+        if not torch.backends.cuda.is_built():
+            raise BackendError(
+                "this torch build has no CUDA support (pip install a CUDA build of torch, "
+                "see https://pytorch.org/get-started/locally/), or use device 'cpu'"
+            )
+        dev = torch.device(device)
+        self.check_index(dev.index, torch.cuda.device_count())
+        probe_gpu(self.name, lambda: torch.ones(8, device=dev).sum().item())
+        return xp, dev
+
+    def check_index(self, index: int, count: int) -> None:
+        """torch honours ``device=``, so any GPU torch sees is usable; others are refused."""
+        if 0 < count <= index:
+            valid = ("cpu", "cuda") + tuple(f"cuda:{i}" for i in range(count))
+            raise BackendError(
+                f"backend 'torch' sees {count} GPU(s), so there is no 'cuda:{index}'; valid: "
+                + ", ".join(repr(d) for d in valid)
+                + " (argument or XPNET_DEVICE)"
+            )
+        # count == 0 is left to the probe, whose message names the driver problem.
+
+    def owns(self, x: Any) -> bool:
+        return array_api_compat.is_torch_array(x)
+
+    def to_host(self, x: Any) -> np.ndarray:
+        return x.detach().cpu().numpy()
+
+    def synchronize(self, xp: ModuleType, dev: Any) -> None:
+        if dev.type == "cuda":
+            import torch
+
+            torch.cuda.synchronize(dev)
+
+    def set_tf32(self, on: bool) -> None:
+        import torch
+
+        torch.backends.cuda.matmul.allow_tf32 = on
+        torch.backends.cudnn.allow_tf32 = on
+
+    def is_out_of_memory(self, exc: BaseException) -> bool:
+        torch = sys.modules.get("torch")
+        if torch is None:
+            return False
+        # torch.OutOfMemoryError since 2.5; torch.cuda.OutOfMemoryError before (same class)
+        kinds = (
+            getattr(torch, "OutOfMemoryError", None),
+            getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None),
+        )
+        return any(k is not None and isinstance(exc, k) for k in kinds)

@@ -1,0 +1,174 @@
+"""The files of an ``xpnet-sweep`` folder: ``run.json``, ``results.jsonl``, ``summary.csv``.
+
+``results.jsonl`` grows by one line per finished config, appended in one write; a rerun
+reads it to skip what is done. ``run.json`` holds the run setting the results belong to.
+The summary ranks configs by final test accuracy, a config's seeds together.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._files import atomic_write
+from ..sweeps import SweepRecord, config_key, normalize
+from .framework import UsageError
+
+__all__ = [
+    "append_result",
+    "cell",
+    "check_run_setting",
+    "plain",
+    "read_results",
+    "summarize",
+    "summary_csv",
+    "table",
+    "varying",
+]
+
+
+def check_run_setting(path: Path, setting: dict[str, Any]) -> None:
+    """Results in one ``--out`` folder come from one run setting (steps, batch size, data,
+    dtype, halving rungs): the first run writes it to ``run.json``; a rerun that differs is
+    refused. A setting missing from an older ``run.json`` counts as None (its default)."""
+    if path.is_file():
+        try:
+            before = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            before = None
+        old = before if isinstance(before, dict) else {}
+        if before is None or any(old.get(k) != setting.get(k) for k in {*old, *setting}):
+            changed = ", ".join(
+                f"{k} {old.get(k)!r} -> {setting.get(k)!r}"
+                for k in dict.fromkeys([*setting, *old]) if old.get(k) != setting.get(k)
+            )  # fmt: skip
+            raise UsageError(
+                f"--out {path.parent} holds a sweep run with other settings ({changed}); "
+                "give another --out, or the same settings to resume it"
+            )
+        return
+    try:
+        with atomic_write(path, "w") as fh:
+            fh.write(json.dumps(setting, indent=1) + "\n")
+    except OSError as exc:
+        raise UsageError(
+            f"--out {path.parent}: cannot write {path.name} ({exc.strerror})"
+        ) from None
+
+
+def read_results(path: Path) -> dict[str, SweepRecord]:
+    """Finished configs in ``results.jsonl`` by :func:`config_key`; a torn last line (a
+    killed write) is ignored."""
+    out: dict[str, SweepRecord] = {}
+    if not path.is_file():
+        return out
+    for line in path.read_text().splitlines():
+        try:
+            rec = SweepRecord.from_dict(json.loads(line))
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+        out[config_key(rec.config)] = rec
+    return out
+
+
+def append_result(path: Path, record: SweepRecord) -> None:
+    """One line per record in one ``write`` to an ``O_APPEND`` file, then fsync."""
+    line = json.dumps(plain(record.as_dict()), allow_nan=True) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        os.write(fd, line.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def plain(v: Any) -> Any:
+    """``v`` with tuples as lists, at every depth: what JSON gives back."""
+    if isinstance(v, dict):
+        return {k: plain(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [plain(x) for x in v]
+    return v
+
+
+def summarize(records: list[SweepRecord], *, halving: bool = False) -> list[dict[str, Any]]:
+    """Rows of configs that differ only in seed: mean and std of the final test accuracy.
+
+    With ``halving``, each row also has ``stopped_at``: the earliest rung where one of its
+    seeds was stopped (its accuracy is the one at that rung), None when all trained to the
+    end. Finished rows come first, by accuracy; then stopped rows, those that went further
+    first: an accuracy after fewer steps is not ranked against one after all of them.
+    """
+    groups: dict[str, list[SweepRecord]] = {}
+    for r in records:
+        c = {k: v for k, v in normalize(r.config).items() if k != "seed"}
+        groups.setdefault(json.dumps(plain(c), sort_keys=True), []).append(r)
+    rows = []
+    for key, recs in groups.items():
+        acc = [r.history.test_acc[-1] if r.history.test_acc else float("nan") for r in recs]
+        row = {
+            **json.loads(key),
+            "seeds": len(recs),
+            "test_acc_mean": float(np.mean(acc)),
+            "test_acc_std": float(np.std(acc)),
+            "diverged": sum(r.diverged for r in recs),
+        }
+        if halving:
+            stops = [r.stopped_at for r in recs if r.stopped_at is not None]
+            row["stopped_at"] = min(stops) if stops else None
+        rows.append(row)
+
+    def rank(r: dict[str, Any]) -> tuple[int, int, float]:
+        stop = r.get("stopped_at")
+        acc = float(np.nan_to_num(r["test_acc_mean"], nan=-1.0))
+        return (0, 0, -acc) if stop is None else (1, -stop, -acc)
+
+    rows.sort(key=rank)
+    return rows
+
+
+def varying(rows: list[dict[str, Any]]) -> list[str]:
+    """The config keys whose value differs between ``rows``."""
+    skip = {"seeds", "test_acc_mean", "test_acc_std", "diverged", "stopped_at"}
+    keys = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in skip]
+    return [k for k in keys if len({json.dumps(r.get(k)) for r in rows}) > 1]
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """The summary as text: the varying keys, accuracy, seeds, diverged (and stop step)."""
+    cols = varying(rows) or ["lr"]
+    halving = any("stopped_at" in r for r in rows)
+    head = " ".join(f"{c:>16}" for c in cols) + "   test acc (mean ± std)  seeds  diverged"
+    lines = [head + ("  stopped at" if halving else "")]
+    for r in rows:
+        vals = " ".join(f"{cell(r.get(c, '-')):>16}" for c in cols)
+        stop = f"  {cell(r.get('stopped_at')):>10}" if halving else ""
+        lines.append(
+            f"{vals}   {r['test_acc_mean']:.4f} ± {r['test_acc_std']:.4f}"
+            f"      {r['seeds']:>5}  {r['diverged']:>8}{stop}"
+        )
+    return "\n".join(lines)
+
+
+def cell(v: Any) -> str:
+    """A value as a table or CSV cell: lists joined by commas."""
+    if v is None:  # a config that trained to the end has no stop step: an empty cell
+        return ""
+    return ",".join(map(str, v)) if isinstance(v, list | tuple) else str(v)
+
+
+def summary_csv(rows: list[dict[str, Any]]) -> str:
+    """The summary as CSV text, a column per key of any row."""
+    buf = io.StringIO(newline="")
+    names = list(dict.fromkeys(k for r in rows for k in r))
+    w = csv.DictWriter(buf, fieldnames=names, restval="")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: cell(v) for k, v in r.items()})
+    return buf.getvalue()

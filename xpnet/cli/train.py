@@ -1,0 +1,335 @@
+"""``xpnet-train`` (scripts/train.py): the chapter's net trained on any backend.
+
+Writes the metrics (``--metrics-out``), a checkpoint (``--save``, resumable with
+``--resume``) and accuracy curves (``--plot``); errors and exits as every command
+(:mod:`xpnet.cli.framework`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .._progress import write
+from ..backends import SPECS, Backend, BackendError, get_backend
+from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..data import DataError
+from ..nets import ACTIVATIONS, INIT_GAINS, MultiLayerNet, TwoLayerNet
+from ..optimizers import OPTIMIZERS, get_optimizer
+from ..scaling import input_scale
+from ..training import GRADIENT_MODES, TrainHistory, TrainingDivergedError, train
+from .framework import (
+    CliRun,
+    CommandParser,
+    UsageError,
+    check_output,
+    figure_format,
+    load,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    run_command,
+    save_figure,
+    seed,
+    write_output,
+    write_text,
+)
+
+__all__ = ["train_main"]
+
+
+def _check_memory(hidden_size: int, input_size: int = 784, classes: int = 10) -> None:
+    """Refuse a net whose initial weights alone exceed this machine's memory."""
+    # the host RNG draws float64 weights, then the backend holds its own copy
+    need = (input_size + 1 + classes) * hidden_size * (8 + 8)
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not POSIX: rely on MemoryError later
+        return
+    if need > total:
+        raise UsageError(
+            f"--hidden-size {hidden_size} needs about {need / 2**30:.1f} GiB for the weights "
+            f"alone, more than this machine's {total / 2**30:.1f} GiB; use a smaller --hidden-size"
+        )
+
+
+def _check_float16(backend: Backend) -> None:
+    if backend.dtype_name == "float16" and backend.slow_float16:
+        fast = ", ".join(name for name, spec in SPECS.items() if not spec.slow_float16)
+        raise UsageError(
+            f"--dtype float16 on {backend.name}: NumPy has no float16 matrix-multiply kernels, "
+            f"so it runs ~100x slower than float32; use --dtype float32 here, or float16 on "
+            f"{fast}"
+        )
+
+
+def _layer_list(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected sizes like 100,100,100, got {text!r}")
+    return sizes
+
+
+def _init_std(text: str) -> float | str:
+    if text.lower() in INIT_GAINS:
+        return text.lower()
+    try:
+        return positive_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number or one of {', '.join(INIT_GAINS)}, got {text!r}"
+        ) from None
+
+
+def _train_parser() -> argparse.ArgumentParser:
+    p = CommandParser(
+        prog="xpnet-train",
+        description="Train the chapter's TwoLayerNet with mini-batch SGD on any backend.",
+    )
+    p.add_run_flags("mnist")
+    p.add_argument("--iters", type=positive_int, default=10_000, help="SGD steps")
+    p.add_argument("--batch-size", type=positive_int, default=100, help="rows per step")
+    p.add_argument("--lr", type=positive_float, default=0.1, help="learning rate")
+    p.add_argument("--hidden-size", type=positive_int, default=50, help="hidden units")
+    p.add_argument(
+        "--hidden-sizes",
+        type=_layer_list,
+        metavar="H1,H2,...",
+        help="hidden layers, e.g. 100,100,100 (a MultiLayerNet; instead of --hidden-size)",
+    )
+    p.add_argument(
+        "--weight-init-std",
+        type=_init_std,
+        default=0.01,
+        help="initial weight std: a number, xavier (sigmoid) or he (relu)",
+    )
+    p.add_argument(
+        "--weight-decay", type=non_negative_float, default=0.0, help="L2 weight decay lambda"
+    )
+    p.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd", help="update rule")
+    for flag, what in (
+        ("momentum", "momentum, nesterov"),
+        ("beta1", "adam"),
+        ("beta2", "adam"),
+        ("decay-rate", "rmsprop"),
+    ):
+        p.add_argument(
+            f"--{flag}", type=non_negative_float, help=f"({what}; default: the optimizer's own)"
+        )
+    p.add_argument(
+        "--resume",
+        type=Path,
+        metavar="CHECKPOINT",
+        help="continue the run saved there (with --save) up to --iters",
+    )
+    p.add_argument("--activation", choices=ACTIVATIONS, default="sigmoid", help="hidden layer")
+    p.add_argument("--gradient", choices=GRADIENT_MODES, default="backprop", help="method")
+    p.add_argument("--seed", type=seed, default=0, help="seed of initial weights and batches")
+    p.add_argument("--metrics-out", type=Path, metavar="PATH", help="write metrics JSON here")
+    p.add_argument(
+        "--plot", type=Path, metavar="PATH",
+        help="write accuracy curves; the suffix picks the format (.png, .pdf, .svg, ...)",
+    )  # fmt: skip
+    p.add_argument("--save", type=Path, metavar="PATH", help="write a checkpoint (.npz)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    return p
+
+
+def train_main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``xpnet-train``; returns 0 or exits with one line on stderr."""
+    hint = "use a smaller --hidden-size or --batch-size, or free memory"
+    return run_command(_train_parser(), argv, _train, memory_hint=hint)
+
+
+def _train(args: argparse.Namespace, run: CliRun) -> None:
+    with run.usage_errors(BackendError):
+        for flag in ("--metrics-out", "--plot", "--save"):
+            check_output(flag, getattr(args, flag[2:].replace("-", "_")))
+        plot_format = figure_format("--plot", args.plot)
+        _check_memory(args.hidden_size)
+        backend = get_backend(args.backend, args.device, args.dtype)
+        _check_float16(backend)
+    with run.failures(DataError, TrainingDivergedError, CheckpointError):
+        _run_training(args, backend, run, plot_format)
+
+
+def _run_training(
+    args: argparse.Namespace, backend: Backend, run: CliRun, plot_format: str | None
+) -> None:
+    data = load(args, run, args.dataset)
+    x_train = data.x_train.reshape(len(data.x_train), -1)
+    x_test = data.x_test.reshape(len(data.x_test), -1)
+    run.stage = "while building the net"
+    net, optimizer, history = _net_and_optimizer(args, backend, x_train.shape[1], data)
+    run.stage = f"at step 1 of {args.iters}"
+    if not args.quiet:
+        slow_start = (
+            "; accuracy near chance (0.1000) in the first epochs is this recipe's expected "
+            "slow start"
+            if args.activation == "sigmoid"
+            else ""
+        )
+        write(
+            f"xpnet-train: backend {backend.name} on {backend.device_name}, "
+            f"{backend.dtype_name}{slow_start}"
+        )
+
+    def on_epoch(h: Any) -> None:
+        run.stage = f"after step {h.eval_steps[-1] + 1} of {args.iters}"
+        if not args.quiet:
+            write(f"train acc, test acc | {h.train_acc[-1]:.4f}, {h.test_acc[-1]:.4f}")
+
+    history = train(
+        net, x_train, data.t_train, x_test, data.t_test,
+        iters=args.iters, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        gradient=args.gradient, progress=not args.quiet, on_epoch=on_epoch,
+        optimizer=optimizer, history=history, eval_interval=args.eval_interval,
+    )  # fmt: skip
+    run.stage = f"after all {args.iters} steps"
+    if history.eval_steps and history.eval_steps[-1] == args.iters - 1:
+        final_train, final_test = history.train_acc[-1], history.test_acc[-1]
+    else:  # the last evaluation was before the last step: score the final parameters
+        final_train = net.accuracy(x_train, data.t_train, scale=input_scale(x_train))
+        final_test = net.accuracy(x_test, data.t_test, scale=input_scale(x_test))
+    diverged = bool(getattr(history, "diverged", False))
+    final_loss = history.loss[-1]
+    sps = args.iters * args.batch_size / history.loop_seconds
+    verdict = "final (DIVERGED: try a smaller --lr)" if diverged else "final"
+    print(
+        f"{verdict}: train acc {final_train:.4f}, test acc {final_test:.4f}, "
+        f"loss {final_loss:.4f}, loop {history.loop_seconds:.2f} s ({sps:,.0f} samples/s)",
+        flush=True,
+    )
+    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    if args.save is not None:
+        meta = {
+            "dataset": data.name,
+            "data_fingerprint": data.fingerprint,
+            "data_source": data.source,
+            "config": config,
+            "step": args.iters,
+            "seed": args.seed,
+            "history": history.as_dict(),
+        }
+        state = optimizer.state_dict()
+        write_output(
+            run,
+            args.save,
+            lambda path: save_checkpoint(path, net, optimizer_state=state, meta=meta),
+        )
+    if args.metrics_out is not None:
+        metrics = {
+            "config": config,
+            "dataset": data.name,
+            "data": {
+                "name": data.name,
+                "source": data.source,
+                "fingerprint": data.fingerprint,
+                "train": len(x_train),
+                "test": len(x_test),
+            },
+            "backend": backend.name,
+            "device": backend.device_name,
+            "dtype": backend.dtype_name,
+            **history.as_dict(),
+            "final_train_acc": final_train,
+            "final_test_acc": final_test,
+            "final_loss": final_loss,
+            "samples_per_second": sps,
+            "diverged": diverged,
+        }
+        write_text(run, args.metrics_out, json.dumps(metrics, indent=1) + "\n")
+    if args.plot is not None:
+        from ..plots import plot_training_curves
+
+        save_figure(run, plot_training_curves(history), args.plot, plot_format)
+
+
+#: Flags a resumed run takes from its checkpoint (everything that decides the numbers).
+_RESUMED = (
+    "batch_size",
+    "lr",
+    "hidden_size",
+    "hidden_sizes",
+    "activation",
+    "gradient",
+    "seed",
+    "weight_init_std",
+    "weight_decay",
+    "optimizer",
+    "momentum",
+    "beta1",
+    "beta2",
+    "decay_rate",
+    "eval_interval",
+    "dataset",
+)
+
+
+def _net_and_optimizer(args: argparse.Namespace, backend: Backend, input_size: int, data: Any):
+    """The net, optimizer and history to train: new, or restored with --resume."""
+    args.eval_interval = None
+    if args.resume is not None:
+        ckpt = load_checkpoint(args.resume)
+        config = ckpt.meta.get("config", {})
+        missing = [k for k in ("optimizer", "seed") if k not in config]
+        if missing or "history" not in ckpt.meta:
+            raise UsageError(
+                f"--resume {args.resume}: not a checkpoint of a run saved with --save "
+                "by this version (no optimizer state or history)"
+            )
+        if ckpt.meta.get("data_fingerprint") not in (None, data.fingerprint):
+            raise UsageError(
+                f"--resume {args.resume}: it was trained on other data "
+                f"({ckpt.meta.get('dataset')}); give the same --dataset/--data-dir"
+            )
+        for k in _RESUMED:
+            if k in config:
+                value = config[k]
+                setattr(args, k, tuple(value) if k == "hidden_sizes" and value else value)
+        history = TrainHistory(**ckpt.meta["history"])
+        if len(history.loss) >= args.iters:
+            raise UsageError(
+                f"--resume {args.resume}: it already ran {len(history.loss)} "
+                f"steps; give --iters above that"
+            )
+        net = ckpt.to_net(backend=backend)
+        optimizer = _optimizer(args)
+        optimizer.load_state_dict(ckpt.optimizer_state, net.params)
+        args.eval_interval = max(len(data.x_train) // args.batch_size, 1)
+        return net, optimizer, history
+    if args.hidden_sizes and len(args.hidden_sizes) > 1:
+        net = MultiLayerNet(input_size, list(args.hidden_sizes), 10, activation=args.activation,
+                            weight_init_std=args.weight_init_std,
+                            weight_decay_lambda=args.weight_decay, backend=backend,
+                            seed=args.seed)  # fmt: skip
+    else:
+        hidden = args.hidden_sizes[0] if args.hidden_sizes else args.hidden_size
+        net = TwoLayerNet(input_size, hidden, 10, args.weight_init_std, backend=backend,
+                          seed=args.seed, activation=args.activation,
+                          weight_decay_lambda=args.weight_decay)  # fmt: skip
+    return net, _optimizer(args), None
+
+
+def _optimizer(args: argparse.Namespace) -> Any:
+    names = OPTIMIZERS[args.optimizer].HYPER
+    hyper = {"lr": args.lr}
+    for k in ("momentum", "beta1", "beta2", "decay_rate"):
+        value = getattr(args, k, None)
+        if value is None:
+            continue
+        if k not in names:
+            flag = "--" + k.replace("_", "-")
+            raise UsageError(f"{flag} does not apply to --optimizer {args.optimizer}")
+        hyper[k] = value
+    try:
+        return get_optimizer(args.optimizer, **hyper)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
