@@ -548,3 +548,13 @@ def test_session_limit_and_restore(blas):
     assert set(_blas_threads()) == {1}
     limiter.restore_original_limits()
     assert set(_blas_threads()) == {2}
+
+
+def test_free_memory_is_reported_where_the_arrays_live(backend):
+    free, on_host = backend.free_memory_bytes()
+    gpu = str(backend.device_name).startswith(("cuda", "gpu"))
+    assert on_host is not gpu
+    if on_host:
+        assert free > 2**20
+    else:  # a GPU library may not say
+        assert free is None or free > 2**20

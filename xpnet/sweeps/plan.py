@@ -6,7 +6,6 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
-from .._memory import free_memory_bytes
 from ..nets import EVAL_CHUNK
 from ..optimizers import OPTIMIZERS
 from .configs import normalize
@@ -25,7 +24,7 @@ def stack_budget(backend: Any) -> int:
     """Bytes one stacked group may take on ``backend``'s device, from its free memory now
     (:data:`DEVICE_SHARE` of a GPU's, :data:`HOST_SHARE` of the host's available RAM);
     :data:`DEFAULT_MAX_BYTES` where the library does not report it."""
-    free, on_host = free_memory_bytes(backend)
+    free, on_host = backend.free_memory_bytes()
     if free is None:
         return DEFAULT_MAX_BYTES
     return max(int(free * (HOST_SHARE if on_host else DEVICE_SHARE)), 1 << 20)
