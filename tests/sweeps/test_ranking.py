@@ -16,7 +16,8 @@ from xpnet.sweeps.ranking import final_scores, rank_records, save_record
 def test_records_rank_on_validation_and_diverged_ones_last():
     def rec(val, loss, diverged=False, best=None):
         h = xpnet.TrainHistory(eval_steps=[0, 9], train_acc=[0.1, 0.9], val_acc=[0.2, val],
-                               val_loss=[2.0, loss], best_step=best, final_test_acc=0.5)  # fmt: skip
+                               val_loss=[2.0, loss], best_step=best,
+                               final_test_acc=0.5)  # fmt: skip
         return SweepRecord({}, h, diverged=diverged)
 
     records = [rec(0.6, 0.9), rec(0.8, 0.7), rec(0.9, 0.1, diverged=True), rec(0.8, 0.6),

@@ -75,8 +75,7 @@ def save_record(
     """
     if record.params is None:
         raise ValueError(
-            "this record carries no parameters: run the sweep with keep_params=True "
-            "(--save-best)"
+            "this record carries no parameters: run the sweep with keep_params=True (--save-best)"
         )
     h = record.history
     history = h if h.best_step is None else history_through(h, h.best_step)
