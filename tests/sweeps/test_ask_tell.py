@@ -14,9 +14,9 @@ from xpnet.sweeps.ask_tell import optimize_stacked  # noqa: E402
 def test_a_study_gets_each_trials_own_run_and_prunes_at_evaluations(data):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     b = xpnet.get_backend("numpy", dtype="float64")
-    study = optuna.create_study(direction="maximize",
-                                sampler=optuna.samplers.RandomSampler(seed=0),
-                                pruner=optuna.pruners.MedianPruner(n_startup_trials=3))  # fmt: skip
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=3)
+    study = optuna.create_study(direction="maximize", pruner=pruner,
+                                sampler=optuna.samplers.RandomSampler(seed=0))  # fmt: skip
 
     def suggest(trial):
         return {"lr": trial.suggest_float("lr", 0.01, 3.0, log=True), "activation": "relu",

@@ -22,12 +22,14 @@ from ..nets import ACTIVATIONS, INIT_GAINS, MultiLayerNet, TwoLayerNet
 from ..optimizers import OPTIMIZERS, get_optimizer
 from ..scaling import input_scale
 from ..training import GRADIENT_MODES, TrainHistory, TrainingDivergedError, train
+from ..validation import history_through
 from .framework import (
     CliRun,
     CommandParser,
     UsageError,
     check_output,
     figure_format,
+    fraction,
     load,
     non_negative_float,
     positive_float,
@@ -137,6 +139,20 @@ def _train_parser() -> argparse.ArgumentParser:
         "--plot", type=Path, metavar="PATH",
         help="write accuracy curves; the suffix picks the format (.png, .pdf, .svg, ...)",
     )  # fmt: skip
+    p.add_argument(
+        "--validation",
+        type=fraction,
+        metavar="FRACTION",
+        help="hold out this fraction of the training set and evaluate on it every epoch; "
+        "the test set is then evaluated once, at the end",
+    )
+    p.add_argument(
+        "--patience",
+        type=positive_int,
+        metavar="N",
+        help="early stopping (needs --validation): stop after N evaluations without a "
+        "better validation score and keep the best evaluation's parameters",
+    )
     p.add_argument("--save", type=Path, metavar="PATH", help="write a checkpoint (.npz)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
     return p
@@ -154,6 +170,9 @@ def _train(args: argparse.Namespace, run: CliRun) -> None:
             check_output(flag, getattr(args, flag[2:].replace("-", "_")))
         plot_format = figure_format("--plot", args.plot)
         _check_memory(args.hidden_size)
+        if args.patience is not None and args.validation is None and args.resume is None:
+            raise UsageError("--patience counts evaluations without validation improvement: "
+                             "give --validation too (e.g. --validation 0.2)")  # fmt: skip
         backend = get_backend(args.backend, args.device, args.dtype)
         _check_float16(backend)
     with run.failures(DataError, TrainingDivergedError, CheckpointError):
@@ -183,7 +202,9 @@ def _run_training(
 
     def on_epoch(h: Any) -> None:
         run.stage = f"after step {h.eval_steps[-1] + 1} of {args.iters}"
-        if not args.quiet:
+        if not args.quiet and h.val_acc:
+            write(f"train acc, val acc | {h.train_acc[-1]:.4f}, {h.val_acc[-1]:.4f}")
+        elif not args.quiet:
             write(f"train acc, test acc | {h.train_acc[-1]:.4f}, {h.test_acc[-1]:.4f}")
 
     history = train(
@@ -191,9 +212,15 @@ def _run_training(
         iters=args.iters, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         gradient=args.gradient, progress=not args.quiet, on_epoch=on_epoch,
         optimizer=optimizer, history=history, eval_interval=args.eval_interval,
+        validation=args.validation, patience=args.patience,
     )  # fmt: skip
     run.stage = f"after all {args.iters} steps"
-    if history.eval_steps and history.eval_steps[-1] == args.iters - 1:
+    final_val = None
+    if args.validation is not None:  # the handed-over evaluation's scores
+        h = history
+        at = h.eval_steps.index(h.best_step) if h.best_step is not None else -1
+        final_train, final_val, final_test = h.train_acc[at], h.val_acc[at], h.final_test_acc
+    elif history.eval_steps and history.eval_steps[-1] == args.iters - 1:
         final_train, final_test = history.train_acc[-1], history.test_acc[-1]
     else:  # the last evaluation was before the last step: score the final parameters
         final_train = net.accuracy(x_train, data.t_train, scale=input_scale(x_train))
@@ -202,21 +229,30 @@ def _run_training(
     final_loss = history.loss[-1]
     sps = args.iters * args.batch_size / history.loop_seconds
     verdict = "final (DIVERGED: try a smaller --lr)" if diverged else "final"
+    if history.stopped_step is not None:
+        verdict += f" (stopped early at step {history.stopped_step + 1})"
+    if history.best_step is not None:
+        verdict += f", best evaluation after step {history.best_step + 1}"
+    val = "" if final_val is None else f"val acc {final_val:.4f}, "
     print(
-        f"{verdict}: train acc {final_train:.4f}, test acc {final_test:.4f}, "
+        f"{verdict}: train acc {final_train:.4f}, {val}test acc {final_test:.4f}, "
         f"loss {final_loss:.4f}, loop {history.loop_seconds:.2f} s ({sps:,.0f} samples/s)",
         flush=True,
     )
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     if args.save is not None:
+        # with early stopping the net holds the best evaluation's state: the history
+        # through it goes with it, so --resume goes on from there
+        saved = history if history.best_step is None else history_through(
+            history, history.best_step)  # fmt: skip
         meta = {
             "dataset": data.name,
             "data_fingerprint": data.fingerprint,
             "data_source": data.source,
             "config": config,
-            "step": args.iters,
+            "step": len(saved.loss),
             "seed": args.seed,
-            "history": history.as_dict(),
+            "history": saved.as_dict(),
         }
         state = optimizer.state_dict()
         write_output(
@@ -240,6 +276,7 @@ def _run_training(
             "dtype": backend.dtype_name,
             **history.as_dict(),
             "final_train_acc": final_train,
+            "final_val_acc": final_val,
             "final_test_acc": final_test,
             "final_loss": final_loss,
             "samples_per_second": sps,
@@ -270,6 +307,8 @@ _RESUMED = (
     "decay_rate",
     "eval_interval",
     "dataset",
+    "validation",
+    "patience",
 )
 
 
@@ -303,7 +342,8 @@ def _net_and_optimizer(args: argparse.Namespace, backend: Backend, input_size: i
         net = ckpt.to_net(backend=backend)
         optimizer = _optimizer(args)
         optimizer.load_state_dict(ckpt.optimizer_state, net.params)
-        args.eval_interval = max(len(data.x_train) // args.batch_size, 1)
+        # None: an epoch of the rows it trained on, as the saved run counted it
+        args.eval_interval = config.get("eval_interval")
         return net, optimizer, history
     if args.hidden_sizes and len(args.hidden_sizes) > 1:
         net = MultiLayerNet(input_size, list(args.hidden_sizes), 10, activation=args.activation,

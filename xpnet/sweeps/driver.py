@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -113,6 +114,12 @@ def sweep(
         x_train, t_train, x_val, t_val = split_validation(x_train, t_train, validation)
     interval = eval_interval or max(int(x_train.shape[0]) // batch_size, 1)
     rungs = check_rungs(halving, iters=iters, interval=interval)
+    if rungs and len({unit_key(c) for c in configs}) < 2:
+        warnings.warn(
+            "halving: the sweep holds a single config (with its seeds), which no rung can "
+            "cut; give more configs, or no rungs",
+            stacklevel=2,
+        )
     if max_bytes is None:
         if client is not None:
             from ..distributed import worker_budget
