@@ -229,6 +229,9 @@ def train(
     stopper = best = None
     if patience is not None:
         stopper = EarlyStopping.from_history(history, patience)
+        if history.eval_steps and not history.val_acc:
+            raise ValueError("history has no validation scores to stop early on: resume "
+                             "with the validation it was trained with")  # fmt: skip
         if history.eval_steps and stopper.best_step[0] != history.eval_steps[-1]:
             raise ValueError(
                 "history's best validation score is not its last evaluation: resume early "

@@ -24,7 +24,8 @@ stack, in how much memory), :mod:`~xpnet.sweeps.halving` (rungs and ranking),
 arrays built, cut, parked and handed out), :mod:`~xpnet.sweeps.stacked` (one stack's
 training), :mod:`~xpnet.sweeps.driver` (:func:`sweep`, here or on Dask through
 :mod:`xpnet.distributed`), :mod:`~xpnet.sweeps.ranking` (the best configs of a finished
-sweep) and :mod:`~xpnet.sweeps.ask_tell` (batches of Optuna trials as stacks).
+sweep, their checkpoints), :mod:`~xpnet.sweeps.logs` (TensorBoard runs) and
+:mod:`~xpnet.sweeps.ask_tell` (batches of Optuna trials as stacks).
 """
 
 from .arrays import stack_params
