@@ -678,3 +678,20 @@ def test_optimizer_and_net_flags_are_checked(tmp_path, capsys, args, message):
     with pytest.raises(SystemExit) as info:
         train_main(["--dataset", "mnist-sample", "--iters", "2", "--quiet", *args])
     assert info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_train_validation_and_early_stopping(tmp_path, capsys):
+    metrics = tmp_path / "m.json"
+    args = ["--dataset", "mnist-sample", "--iters", "300", "--batch-size", "100", "--lr", "0.01",
+            "--validation", "0.2", "--patience", "1", "--quiet", "--dtype", "float64",
+            "--metrics-out", str(metrics)]  # fmt: skip
+    assert train_main(args) == 0
+    m = json.loads(metrics.read_text())
+    assert m["stopped_step"] is not None and m["best_step"] < m["stopped_step"] < 299
+    assert m["test_acc"] == [] and 0 < m["final_test_acc"] <= 1
+    at = m["eval_steps"].index(m["best_step"])
+    assert m["final_val_acc"] == m["val_acc"][at]
+    assert f"stopped early at step {m['stopped_step'] + 1}" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:
+        train_main(["--dataset", "mnist-sample", "--iters", "2", "--patience", "3"])
+    assert info.value.code == 2 and "give --validation too" in capsys.readouterr().err

@@ -66,22 +66,54 @@ def test_halving_reaches_the_tasks_and_matches_in_process(client, data):
     configs = grid(lr=[0.3, 1.0, 1e6, 0.5, 0.1])
     got = sweep(configs, *data, client=client, halving=[12, 24], **F64, **KW)
     ref = sweep(configs, *data, halving=[12, 24], **F64, **KW)
-    # 4 live members -> 2 -> 1; the diverging one goes at the first rung
-    assert sorted(str(r.stopped_at) for r in ref) == ["12", "12", "12", "24", "None"]
-    assert ref[2].diverged and ref[2].stopped_at == 12
+    # 4 live members -> 2 -> 1; the diverging one goes at the first rung, as diverged
+    assert sorted(str(r.stopped_at) for r in ref) == ["12", "12", "24", "None", "None"]
+    assert ref[2].diverged and ref[2].stopped_at is None
     _same(got, ref)  # stopped_at included
 
 
-def test_the_task_function_passes_halving_to_run_group(data):
-    from xpnet.distributed import _run_group_task
+def test_validation_patience_kept_params_and_halving_across_stacks_match_in_process(client, data):
+    configs = grid(lr=[0.1, 0.3, 1.0, 3.0, 0.03], seed=[0, 1])
+    kw = {**F64, **KW, "max_models": 3, "halving": [12], "validation": 0.25, "patience": 2,
+          "keep_params": True}  # fmt: skip
+    seen = []
+    got = sweep(configs, *data, client=client, on_result=lambda i, r: seen.append(i), **kw)
+    ref = sweep(configs, *data, **kw)
+    _same(got, ref)
+    assert sorted(seen) == list(range(10))
+    assert {str(r.stopped_at) for r in ref} == {"12", "None"}  # ranked across 4 stacks
+    assert any(r.history.stopped_step is not None for r in ref)
+    for g, r in zip(got, ref, strict=True):
+        for k, v in r.params.items():
+            np.testing.assert_allclose(g.params[k], v, rtol=1e-12, atol=1e-15)
 
-    configs = [normalize(c) for c in grid(lr=[0.3, 1.0])]
-    out = _run_group_task(configs, data, "token-halving", backend_name="numpy",
-                          dtype="float64", halving=[12], **KW)  # fmt: skip
-    assert sorted(str(d["stopped_at"]) for d in out) == ["12", "None"]
-    bad = _run_group_task(configs, data, "token-halving", backend_name="numpy",
-                          dtype="float64", halving=[13], **KW)  # fmt: skip
-    assert bad["error"].startswith("ValueError: halving rung 13 is not an evaluation step")
+
+def test_the_task_function_trains_one_segment_and_resumes_a_paused_stack(data):
+    from xpnet.distributed import worker
+
+    configs = [normalize(c) for c in grid(lr=[0.3, 1.0, 0.5])]
+    kw = {"backend_name": "numpy", "dtype": "float64", "family": "segments", **KW}
+    first = worker.run_stack_task(configs, [4, 5, 6], data, "token-segments", resume=None,
+                                  keep=None, stop=12, **kw)  # fmt: skip
+    assert first["members"] == first["live"] == [4, 5, 6] and not first["done"]
+    assert all(d["history"]["eval_steps"] == [0, 12] for d, _, _ in first["records"].values())
+    assert "segments" in worker._STACKS  # parked on this worker for the next segment
+    rest = worker.run_stack_task(configs, [4, 5, 6], data, "token-segments", resume=12,
+                                 keep=[4, 6], stop=None, **kw)  # fmt: skip
+    # rebuilt elsewhere (nothing parked): the same records, trained to the rung again
+    worker._STACKS.clear()
+    again = worker.run_stack_task(configs, [4, 5, 6], data, "token-segments", resume=12,
+                                  keep=[4, 6], stop=None, **kw)  # fmt: skip
+    assert rest["done"] and rest["members"] == []
+    assert [d["stopped_at"] for d, _, _ in rest["records"].values()] == [None, 12, None]
+    ref = sweep(configs[::2], *data, **F64, **KW)
+    for i, r in zip((4, 6), ref, strict=True):
+        for out in (rest, again):
+            np.testing.assert_allclose(out["records"][i][0]["history"]["loss"], r.history.loss,
+                                       rtol=1e-12)  # fmt: skip
+    bad = worker.run_stack_task([{**configs[0], "lr": -1.0}], [0], data, "token-segments",
+                                resume=None, keep=None, stop=None, **kw)  # fmt: skip
+    assert bad["error"].startswith("ValueError: lr must be a positive finite number")
 
 
 def test_a_failing_config_is_named_and_the_others_finish(client, data):

@@ -256,16 +256,16 @@ def test_halving_flag_stops_configs_lists_them_last_and_resume_skips_them(tmp_pa
     tail = [float(c["test_acc_mean"]) for c in cells[2:]]  # same rung: by accuracy
     assert tail == sorted(tail, reverse=True)
     # a rerun with one more config trains only that one: stopped configs count as done;
-    # alone in its stack it cannot be halved, and the user is told so
+    # alone in the sweep it cannot be halved, and the user is told so
     assert sweep_main([*common, *lrs, "0.2", "--halving"]) == 0
     captured = capsys.readouterr()
     assert "4 already in" in captured.out
     assert captured.err.startswith(
-        "xpnet-sweep: warning: halving: 1 of 1 stacks hold a single config"
+        "xpnet-sweep: warning: halving: the sweep holds a single config"
     )
     lines = _lines(out / "results.jsonl")
     assert len(lines) == 5 and lines[-1]["config"]["lr"] == 0.2
-    assert lines[-1]["stopped_at"] is None  # alone in its stack: nobody to halve against
+    assert lines[-1]["stopped_at"] is None  # alone in the sweep: nobody to halve against
     # other rungs, or none, are another run setting
     for other, was in ((["--halving", "10", "20"], "[10, 20]"), ([], "None")):
         with pytest.raises(SystemExit) as info:
@@ -328,8 +328,8 @@ def test_library_warnings_are_lines_in_flag_wording(tmp_path, capsys):
     args = [*SMALL, "--lr", "0.1", "--eval-interval", "10", "--halving", "10"]
     assert sweep_main([*args, "--out", str(tmp_path / "o")]) == 0
     err = capsys.readouterr().err
-    assert err.startswith("xpnet-sweep: warning: halving: 1 of 1 stacks hold a single config")
-    assert err.count("\n") == 1 and "split by --max-models and max_bytes" in err
+    assert err.startswith("xpnet-sweep: warning: halving: the sweep holds a single config")
+    assert err.count("\n") == 1 and "no rung can cut" in err
 
 
 def test_a_failed_summary_write_leaves_the_old_files_whole(tmp_path, capsys, monkeypatch):
@@ -403,3 +403,47 @@ def test_torch_out_of_memory_in_a_sweep_is_one_line(tmp_path, monkeypatch, capsy
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith("xpnet-sweep: error: out of memory while training")
     assert "(CUDA out of memory. Tried to allocate 20.00 GiB)" in err
+
+
+def test_validation_early_stopping_best_checkpoints_and_logs(tmp_path, capsys):
+    pytest.importorskip("tensorboardX")
+    from xpnet.checkpoint import load_checkpoint
+    from xpnet.cli import evaluate_main, train_main
+
+    out = tmp_path / "run"
+    args = [*SMALL, "--lr", "0.1", "0.5", "1.0", "--eval-interval", "10", "--dtype", "float64",
+            "--validation", "0.2", "--patience", "2", "--save-best", "2", "--max-stack-bytes",
+            "1M", "--log-dir", str(tmp_path / "tb"), "--out", str(out)]  # fmt: skip
+    assert sweep_main(args) == 0
+    text = capsys.readouterr().out
+    assert "val acc (mean ± std)" in text
+    assert json.loads((out / "run.json").read_text())["validation"] == 0.2
+    lines = _lines(out / "results.jsonl")
+    assert all(r["history"]["val_acc"] and r["history"]["test_acc"] == [] for r in lines)
+    rows = (out / "summary.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    cells = [dict(zip(header, row.split(","), strict=True)) for row in rows[1:]]
+    vals = [float(c["val_acc_mean"]) for c in cells]
+    assert vals == sorted(vals, reverse=True)  # ranked on validation
+    assert sorted(p.name for p in (tmp_path / "tb").iterdir()) == ["lr=0.1", "lr=0.5", "lr=1.0"]
+    # the best config's checkpoint is the summary's first row, and evaluates to its score
+    best = load_checkpoint(out / "best-1.npz")
+    assert best.meta["config"]["lr"] == float(cells[0]["lr"])
+    assert (out / "best-2.npz").is_file() and not (out / "best-3.npz").exists()
+    assert evaluate_main([str(out / "best-1.npz"), "--dataset", "mnist-sample",
+                          "--dtype", "float64"]) == 0  # fmt: skip
+    assert f"mnist-sample: {float(cells[0]['test_acc_mean']):.4f}" in capsys.readouterr().out
+    # and train resumes it
+    resumed = tmp_path / "resumed.json"
+    assert train_main(["--resume", str(out / "best-1.npz"), "--dataset", "mnist-sample",
+                       "--iters", "80", "--quiet", "--dtype", "float64",
+                       "--metrics-out", str(resumed)]) == 0  # fmt: skip
+    metrics = json.loads(resumed.read_text())
+    assert metrics["val_acc"][: len(best.meta["history"]["val_acc"])] == best.meta["history"][
+        "val_acc"]  # fmt: skip
+    with pytest.raises(SystemExit) as info:
+        sweep_main([*SMALL, "--patience", "2", "--out", str(tmp_path / "o")])
+    assert info.value.code == 2 and "give --validation too" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        sweep_main([*SMALL, "--max-stack-bytes", "lots", "--out", str(tmp_path / "o")])
+    assert "expected a number of bytes such as 512M" in capsys.readouterr().err

@@ -8,6 +8,7 @@ from _data import blobs
 
 import xpnet
 from xpnet import TrainingDivergedError, TwoLayerNet, train
+from xpnet import batches as batches_module
 from xpnet import training as training_module
 from xpnet.testing import tolerance
 
@@ -236,7 +237,7 @@ def test_array_operations_per_training_step_on_torch():
 
     b = xpnet.get_backend("torch", "cpu", "float32")
     x, t = _blobs(400, d=784)
-    block = training_module.steps_per_block(x, np.eye(10, dtype=np.float32), 100, np.float32)
+    block = batches_module.steps_per_block(x, np.eye(10, dtype=np.float32), 100, np.float32)
     assert block == 26  # uint8 pixels, float32 batches: (784 * (4 + 1) + 10 * 4) * 100 bytes
 
     def calls(iters, activation):
@@ -265,7 +266,7 @@ def test_batch_blocks_yield_each_steps_rows_in_order(backend, shape):
     per_step = int(np.prod(shape)) * (3 + 4) * xp.finfo(backend.float_dtype).bits // 8
     for max_bytes in (2 * per_step, 10**9):
         got = list(
-            training_module.batch_blocks(
+            batches_module.batch_blocks(
                 x, t, backend.asarray(rows), backend.float_dtype, max_bytes=max_bytes
             )
         )

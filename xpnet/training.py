@@ -7,25 +7,27 @@ read back once per epoch, together with the train and test accuracies.
 
 from __future__ import annotations
 
-import math
-import numbers
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 from array_api_compat import array_namespace, is_writeable_array
 
-from ._array import has_non_finite, itemsize, one_hot
+from ._array import labels_of, one_hot
 from ._progress import progress as progress_bar
 from ._threads import blas_threads
 from ._warmup import warm_up
 from .backends import to_numpy
+from .batches import batch_blocks, batch_chunks
+from .evaluation import set_totals
 from .numerical import PrecisionWarning, resolve_step
 from .optimizers import SGD, Optimizer, hyper_on_device
+from .run_checks import check_labels, check_run_args
 from .scaling import input_scale
+from .validation import EarlyStopping, check_validation, restore, snapshot, split_validation
 
 __all__ = [
     "GRADIENT_MODES",
@@ -42,11 +44,6 @@ RUNAWAY_FACTOR = 3.0
 
 #: Options of :func:`train`'s ``gradient``.
 GRADIENT_MODES = ("backprop", "numerical")
-
-#: Bytes of input batches gathered at once: one gather (and cast) serves a block of steps,
-#: which on a GPU is one kernel launch where one per step would be 9 (the chapter's recipe,
-#: uint8 pixels cast to float32: 26 steps per block).
-BATCH_BLOCK_BYTES = 10 * 2**20
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -66,7 +63,11 @@ class TrainHistory:
     loss : list of float
         Mini-batch loss of every step (before that step's update).
     train_acc, test_acc : list of float
-        Accuracy on the whole train / test set at each evaluation.
+        Accuracy on the whole train / test set at each evaluation (the test set only
+        without a validation set: with one, see ``final_test_acc``).
+    val_acc, val_loss : list of float
+        Accuracy and mean cross-entropy (no weight decay term) on the held-out
+        validation rows at each evaluation; empty without ``validation``.
     eval_steps : list of int
         The step (0-based) after which each evaluation ran.
     loop_seconds : float
@@ -79,6 +80,15 @@ class TrainHistory:
     input_scale : float or None
         What the inputs were multiplied by (1/255 for ``uint8`` pixels, see
         :mod:`xpnet.scaling`), None when they were used as they are.
+    best_step : int or None
+        With ``patience``: the evaluation of the best validation score, whose parameters
+        the run hands over.
+    stopped_step : int or None
+        The evaluation where early stopping ended the run (``patience`` evaluations
+        after ``best_step``); None when it ran to the last step.
+    final_test_acc : float or None
+        With a validation set: the test accuracy of the parameters the run hands over,
+        evaluated once at the end (the test set chooses nothing).
     """
 
     loss: list[float] = field(default_factory=list)
@@ -89,6 +99,11 @@ class TrainHistory:
     warmup_seconds: float = 0.0
     diverged: bool = False
     input_scale: float | None = None
+    val_acc: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    best_step: int | None = None
+    stopped_step: int | None = None
+    final_test_acc: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -112,6 +127,8 @@ def train(
     optimizer: Optimizer | None = None,
     history: TrainHistory | None = None,
     stop: Callable[[], bool] | None = None,
+    validation: float | None = None,
+    patience: int | None = None,
 ) -> TrainHistory:
     """Mini-batch training as in the chapter's train_neuralnet.py.
 
@@ -155,6 +172,16 @@ def train(
     stop : callable, optional
         Asked after every step; True ends the run there, its history and parameters those
         of that step (resumable with ``history``).
+    validation : float, optional
+        Hold out this fraction of the training rows (:func:`xpnet.validation.split_validation`,
+        the same rows for every run) and evaluate on them at every evaluation
+        (``val_acc``, ``val_loss``); the test set is then evaluated once, at the end
+        (``final_test_acc``). Batches are drawn from the remaining rows.
+    patience : int, optional
+        Early stopping (needs ``validation``): stop once this many evaluations in a row
+        did not beat the best validation score (higher accuracy, ties broken by lower
+        loss); the net and optimizer end holding the state of the best evaluation
+        (``history.best_step``), also when the run goes to the last step.
 
     Returns
     -------
@@ -177,6 +204,9 @@ def train(
     check_labels(t_train, "t_train", net.output_size)
     if t_test is not None:
         check_labels(t_test, "t_test", net.output_size)
+    check_validation(validation, patience, int(x_train.shape[0]))
+    if validation is not None:
+        x_train, t_train, x_val, t_val = split_validation(x_train, t_train, validation)
     if eval_interval is not None and (int(eval_interval) != eval_interval or eval_interval < 1):
         raise ValueError(f"eval_interval must be a positive integer, got {eval_interval!r}")
     history = TrainHistory() if history is None else history
@@ -202,7 +232,20 @@ def train(
     else:
         t_hot = one_hot(t_dev, net.output_size, net.dtype, xp)
     test = None if x_test is None else (b.asarray(x_test), b.asarray(t_test))
+    val = None if validation is None else (b.asarray(x_val), labels_of(b.asarray(t_val)))
     scale = history.input_scale = input_scale(x_dev)
+    stopper = best = None
+    if patience is not None:
+        stopper = EarlyStopping.from_history(history, patience)
+        if history.eval_steps and not history.val_acc:
+            raise ValueError("history has no validation scores to stop early on: resume "
+                             "with the validation it was trained with")  # fmt: skip
+        if history.eval_steps and stopper.best_step[0] != history.eval_steps[-1]:
+            raise ValueError(
+                "history's best validation score is not its last evaluation: resume early "
+                "stopping from the state of its best evaluation (a checkpoint saved there)"
+            )
+        best = snapshot(net.params, optimizer)
     pending: list[Any] = []  # per-step losses still on the device
     in_place = is_writeable_array(next(iter(net.params.values())))
 
@@ -243,91 +286,35 @@ def train(
                     step = first + i
                     pending.append(one_step(xb, tb))
                     if step % interval == 0 or step == iters - 1:
-                        _evaluate(net, history, step, pending, x_dev, t_dev, test, scale)
+                        _evaluate(net, history, step, pending, x_dev, t_dev,
+                                  None if val is not None else test, scale)  # fmt: skip
+                        if val is not None:
+                            _validate(net, history, val, scale)
+                        if stopper is not None:
+                            up, out = stopper.update([0], history.val_acc[-1:],
+                                                     history.val_loss[-1:], step)  # fmt: skip
+                            if up[0]:
+                                best, history.best_step = snapshot(net.params, optimizer), step
+                            elif out[0]:
+                                history.stopped_step = step
                         bar.set_postfix_str(_postfix(history), refresh=False)
                         if on_epoch is not None:
                             on_epoch(history)
+                        if history.stopped_step is not None:
+                            break
                     if stop is not None and stop():
                         break
             bar.update(i + 1)
-            if stop is not None and stop():
+            if history.stopped_step is not None or (stop is not None and stop()):
                 break
         _read_losses(history, pending)
+        if best is not None:  # the best evaluation's state is what the run hands over
+            restore(best, net.params, optimizer)
+        if val is not None and test is not None:
+            history.final_test_acc = _accuracy(net, *test, scale)
         b.synchronize()
     history.loop_seconds += time.perf_counter() - start
     return history
-
-
-def batch_chunks(
-    seed: int | None, n_train: int, batch_size: int, interval: int, iters: int, start: int = 0
-) -> Iterator[tuple[int, np.ndarray]]:
-    """The batch indices of every step, one host draw per evaluation interval.
-
-    Yields ``(first_step, indices)`` with ``indices`` of shape (steps, batch_size). The
-    draws depend only on the arguments (not on ``start``): steps before ``start`` are
-    drawn and dropped, so a resumed run sees the batches of an uninterrupted one.
-    """
-    rng = np.random.default_rng(seed)
-    step = 0
-    while step < iters:
-        chunk = min(interval - step % interval, iters - step)
-        idx = rng.integers(0, n_train, size=(chunk, batch_size))
-        if step + chunk > start:
-            skip = max(0, start - step)
-            yield step + skip, idx[skip:, ...]
-        step += chunk
-
-
-def batch_blocks(
-    x: Any, t: Any, rows: Any, dtype: Any, *, max_bytes: int = BATCH_BLOCK_BYTES
-) -> Iterator[tuple[Any, Any]]:
-    """Each step's batch, gathered a block of steps at a time.
-
-    Parameters
-    ----------
-    x : array (N, D) or (N, C, H, W)
-        The inputs on the device, any dtype (``uint8`` pixels stay bytes until here).
-    t : array (N, C)
-        One-hot targets on the device.
-    rows : integer array (S, B) or (S, K, B), on the device
-        The rows of each of S steps: one batch, or one per model.
-    dtype
-        The floating dtype of the batches.
-    max_bytes : int
-        Bytes of batches gathered at once, the copy before the cast included (at least
-        one step's).
-
-    Yields
-    ------
-    (xb, tb) : arrays (B, D) and (B, C), or (K, B, D) and (K, B, C), per step
-        Views of the block's one gathered copy.
-    """
-    xp = array_namespace(x)
-    steps, shape = int(rows.shape[0]), tuple(int(v) for v in rows.shape[1:])
-    block = min(steps, steps_per_block(x, t, math.prod(shape), dtype, max_bytes))
-    for start in range(0, steps, block):
-        n = min(block, steps - start)
-        r = xp.reshape(rows[start : start + n, ...], (-1,))
-        xb = xp.take(x, r, axis=0)
-        xb = xp.astype(xb, dtype) if xb.dtype != dtype else xb
-        xb = xp.reshape(xb, (n, *shape, *(int(v) for v in x.shape[1:])))
-        tb = xp.reshape(xp.take(t, r, axis=0), (n, *shape, int(t.shape[1])))
-        for i in range(n):
-            yield xb[i, ...], tb[i, ...]
-
-
-def steps_per_block(
-    x: Any, t: Any, rows: int, dtype: Any, max_bytes: int = BATCH_BLOCK_BYTES
-) -> int:
-    """How many steps of ``rows`` rows :func:`batch_blocks` gathers at once (at least 1):
-    as many as fit ``max_bytes`` with the batches in ``dtype``, their targets, and the
-    gathered copy before the cast when ``x`` is of another dtype."""
-    xp = array_namespace(x)
-    row = math.prod(int(v) for v in x.shape[1:]) * (
-        itemsize(dtype, xp) + (itemsize(x.dtype, xp) if x.dtype != dtype else 0)
-    )
-    per_step = rows * (row + int(t.shape[1]) * itemsize(t.dtype, xp))
-    return max(1, int(max_bytes) // per_step)
 
 
 def _folded_lr(optimizer: Optimizer | None, lr: float, params: dict[str, Any]) -> Any:
@@ -355,6 +342,15 @@ def _evaluate(
     if test is not None:
         history.test_acc.append(_accuracy(net, *test, scale))
     _check_runaway(history)
+
+
+def _validate(net: Any, history: TrainHistory, val: tuple[Any, Any], scale: float | None) -> None:
+    """Accuracy and mean loss on the validation rows."""
+    correct, loss = set_totals(net.params, val[0], val[1], net.activation, scale=scale,
+                               loss=True)  # fmt: skip
+    n = int(val[0].shape[0])
+    history.val_acc.append(int(_host(correct)) / n)
+    history.val_loss.append(float(_host(loss)) / n)
 
 
 def _check_runaway(history: TrainHistory) -> None:
@@ -408,6 +404,8 @@ def _postfix(h: TrainHistory) -> str:
     parts = [f"loss={h.loss[-1]:.4f}"] if h.loss else []
     if h.train_acc:
         parts.append(f"train={h.train_acc[-1]:.4f}")
+    if h.val_acc:
+        parts.append(f"val={h.val_acc[-1]:.4f}")
     if h.test_acc:
         parts.append(f"test={h.test_acc[-1]:.4f}")
     return " ".join(parts)
@@ -416,43 +414,3 @@ def _postfix(h: TrainHistory) -> str:
 def _host(x: Any) -> np.ndarray:
     """Every device->host read of the loop goes through here (tests count them)."""
     return to_numpy(x)
-
-
-def check_run_args(x_train: Any, t_train: Any, x_test: Any, t_test: Any, *, iters: int,
-                   batch_size: int, lr: float | None = None) -> None:  # fmt: skip
-    """What :func:`train` and a sweep check before any work; ``lr`` None: each config
-    brings its own, checked with it."""
-    if int(iters) != iters or iters < 1:
-        raise ValueError(f"iters must be a positive integer, got {iters!r}")
-    if int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if lr is not None and not (isinstance(lr, numbers.Real) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
-    if int(x_train.shape[0]) == 0:
-        raise ValueError("the training set is empty")
-    if int(x_train.shape[0]) != int(t_train.shape[0]):
-        raise ValueError(f"x_train has {x_train.shape[0]} rows but t_train has {t_train.shape[0]}")
-    if (x_test is None) != (t_test is None):
-        raise ValueError("give both x_test and t_test, or neither")
-    for name, x in (("x_train", x_train), ("x_test", x_test)):
-        if x is not None and has_non_finite(x):
-            raise ValueError(f"{name} holds NaN or inf values; clean the data first")
-    if x_test is not None and int(x_test.shape[0]) != int(t_test.shape[0]):
-        raise ValueError(f"x_test has {x_test.shape[0]} rows but t_test has {t_test.shape[0]}")
-
-
-def check_labels(t: Any, name: str, classes: int) -> None:
-    """Labels outside 0..C-1 would become all-zero one-hot rows and a silently wrong loss.
-
-    Checked once, before the loop (a single read-back when the labels are on a device).
-    """
-    if t.ndim != 1:
-        return
-    host = to_numpy(t)
-    if not np.issubdtype(host.dtype, np.integer):
-        raise ValueError(f"{name} must hold integer class labels, got dtype {host.dtype}")
-    if host.size and (host.min() < 0 or host.max() >= classes):
-        raise ValueError(
-            f"{name} has labels from {host.min()} to {host.max()}, but the net has "
-            f"{classes} outputs: labels must be 0..{classes - 1}"
-        )

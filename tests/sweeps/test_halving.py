@@ -10,6 +10,7 @@ from _sweep_runs import CONFIGS, KW, alone
 import xpnet
 from xpnet import sweeps as sweep_module
 from xpnet.sweeps import grid, sweep
+from xpnet.sweeps.configs import unit_key
 
 
 def _truncated(ref, rung):
@@ -73,14 +74,12 @@ def test_halving_survivors_and_stopped_configs_equal_their_own_train_runs(backen
     for config, rec, ref in zip(CONFIGS, records, refs, strict=True):
         assert rec.config == sweep_module.normalize(config) and not rec.diverged
         _assert_prefix_of_own_run(rec, ref, rtol=1e-9)
-    # stacks of 8 (sgd), 4 (adam), 2 (momentum): 8 -> 4 -> 2, 4 -> 2 -> 1, 2 -> 1 -> 1
+    # ranked across the three stacks (sgd 8, adam 4, momentum 2) at once: 10 units (a
+    # config less its seed), 5 go on at the first rung and 3 at the second
     stops = [r.stopped_at for r in records]
-    assert [stops[:8].count(s) for s in (12, 24, None)] == [4, 2, 2]
-    assert [stops[8:12].count(s) for s in (12, 24, None)] == [2, 1, 1]
-    assert [stops[12:].count(s) for s in (12, 24, None)] == [1, 0, 1]
-    groups = ((0, 8), (8, 12), (12, 14))
-    assert stops == [s for a, e in groups
-                     for s in _expected_stops(refs[a:e], rungs, CONFIGS[a:e])]  # fmt: skip
+    assert stops == _expected_stops(refs, rungs, CONFIGS)
+    units = {unit_key(sweep_module.normalize(c)): s for c, s in zip(CONFIGS, stops, strict=True)}
+    assert [list(units.values()).count(s) for s in (12, 24, None)] == [5, 2, 3]
     # a config's two seeds (grid order: lr, seed, weight_decay) stop together
     assert stops[0:2] == stops[2:4] and stops[4:6] == stops[6:8]
 
@@ -132,23 +131,24 @@ def test_halving_drops_a_diverging_member_first_even_with_better_accuracy(data):
     blown = records[3]
     # its train accuracy at the rung (0.12) beats every live member's (0.043 to 0.077),
     # yet it goes
-    assert blown.diverged and blown.stopped_at == 12 and blown.history.train_acc[-1] == 0.12
+    assert blown.diverged and blown.stopped_at is None and blown.history.train_acc[-1] == 0.12
     assert max(r.history.train_acc[1] for r in records if not r.diverged) == pytest.approx(
         0.07666666666666666, abs=1e-15
     )
     # 7 live members: ceil(7 / 2) = 4 go on, the four largest learning rates
-    assert [r.config["lr"] for r in records if r.stopped_at is None] == lrs[4:]
-    assert all(r.stopped_at == 12 for r in records[:4])
+    assert [r.config["lr"] for r in records if r.stopped_at is None and not r.diverged] == lrs[4:]
+    assert all(r.stopped_at == 12 for r in records[:3])
+    assert blown.history.eval_steps[-1] <= 12  # it left the stack at the rung
     for lr, rec in zip(lrs, records, strict=True):
         if lr != 1e6:
             ref = alone({"lr": lr, "activation": "relu", "weight_init_std": "he"}, data, b)
             _assert_prefix_of_own_run(rec, ref, rtol=1e-12)
 
 
-def test_halving_a_stack_whose_members_all_diverge_stops_them_all(data):
+def test_halving_a_stack_whose_members_all_diverge_leaves_them_diverged(data):
     b = xpnet.get_backend("numpy", dtype="float64")
     records = sweep(grid(lr=[1e6, 2e6]), *data, backend=b, halving=[24], **KW)
-    assert all(r.diverged and r.stopped_at == 24 for r in records)
+    assert all(r.diverged and r.stopped_at is None for r in records)
 
 
 @pytest.mark.parametrize(("halving", "message"), [
@@ -174,3 +174,56 @@ def test_rungs_follow_the_epoch_when_no_interval_is_given(data):
         sweep([{}], *data, backend="numpy", halving=[10], **kw)
     records = sweep(grid(lr=[0.1, 0.2]), *data, backend="numpy", halving=[12], **kw)
     assert sorted(str(r.stopped_at) for r in records) == ["12", "None"]
+
+
+def test_the_split_into_stacks_does_not_change_who_survives(data):
+    # a budget of two members per stack: 7 stacks of the same kind, trained to each rung
+    # one after another (the others parked on the host), ranked together
+    b = xpnet.get_backend("numpy", dtype="float64")
+    configs = grid(lr=[0.003, 0.03, 0.1, 0.3, 1.0, 3.0, 0.01], seed=[0, 1])
+    per = sweep_module.model_bytes(sweep_module.normalize({}), 32, 10, 25, 8)
+    kw = {**KW, "backend": b, "halving": [12, 24], "validation": 0.25}
+    assert len(sweep_module.plan_groups(configs, input_size=32, output_size=10, batch_size=25,
+                                        itemsize=8, max_bytes=2 * per)) == 7  # fmt: skip
+    split = sweep(configs, *data, max_bytes=2 * per, **kw)
+    whole = sweep(configs, *data, max_bytes=100 * per, **kw)
+    stops = [r.stopped_at for r in whole]
+    assert [r.stopped_at for r in split] == stops
+    assert [stops.count(s) for s in (12, 24, None)] == [6, 4, 4]  # 7 units -> 4 -> 2
+    for s, w in zip(split, whole, strict=True):
+        assert s.history.val_acc == w.history.val_acc
+        assert s.history.final_test_acc == w.history.final_test_acc is not None
+        np.testing.assert_allclose(s.history.loss, w.history.loss, rtol=1e-12)
+
+
+def test_halving_ranks_on_validation_when_there_is_a_validation_set(data):
+    b = xpnet.get_backend("numpy", dtype="float64")
+    lrs = [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0]
+    configs = grid(lr=lrs, activation="relu", weight_init_std="he")
+    records = sweep(configs, *data, backend=b, halving=[12], validation=0.25, **KW)
+    refs = [alone(c, data, b, validation=0.25) for c in configs]
+    at_rung = [(h.val_acc[1], h.val_loss[1]) for h in refs]
+    best = sorted(range(8), key=lambda i: (-at_rung[i][0], at_rung[i][1], i))[:4]
+    assert sorted(i for i, r in enumerate(records) if r.stopped_at is None) == sorted(best)
+    for rec, ref in zip(records, refs, strict=True):
+        n = len(rec.history.eval_steps)
+        assert rec.history.val_acc == ref.val_acc[:n] and rec.history.test_acc == []
+
+
+def test_survivors_rank_on_validation_over_train_accuracy():
+    def history(train, val=None, val_loss=0.5):
+        h = xpnet.TrainHistory(loss=[2.0, 1.0], train_acc=[0.1, train], eval_steps=[0, 1])
+        if val is not None:
+            h.val_acc, h.val_loss = [0.1, val], [2.0, val_loss]
+        return h
+
+    alive, units = np.ones(4, dtype=bool), ["a", "b", "c", "d"]
+    plain = [history(0.9), history(0.8), history(0.3), history(0.2)]
+    assert sweep_module.survivors(plain, alive, units) == [0, 1]
+    held = [history(0.9, 0.8), history(0.8, 0.3), history(0.3, 0.7), history(0.2, 0.7, 0.4)]
+    assert sweep_module.survivors(held, alive, units) == [0, 3]  # not 1: validation chooses
+    # 3 live units, 2 go on: the tie at 0.7 goes to the lower validation loss
+    three = np.array([True, False, True, True])
+    assert sweep_module.survivors(held, three, units) == [0, 3]  # 0.4 against 0.5
+    held[3].val_loss[-1] = 0.6
+    assert sweep_module.survivors(held, three, units) == [0, 2]

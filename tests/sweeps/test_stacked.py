@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _sweep_runs import CONFIGS, KW, alone
+from _sweep_runs import CONFIGS, EARLY_KW, KW, alone, alone_run
 
 import xpnet
 from xpnet import sweeps as sweep_module
@@ -23,6 +23,43 @@ def test_every_member_equals_its_own_train_run(backend, data):
         assert rec.history.train_acc == ref.train_acc
         assert rec.history.test_acc == ref.test_acc
         np.testing.assert_allclose(rec.history.loss, ref.loss, rtol=rtol, atol=0)
+
+
+def test_early_stopping_members_equal_their_own_train_runs(backend, data):
+    records = sweep(CONFIGS, *data, backend=backend, keep_params=True, **KW, **EARLY_KW)
+    stops = []
+    for config, rec in zip(CONFIGS, records, strict=True):
+        ref, params, state = alone_run(config, data, backend, **EARLY_KW)
+        h = rec.history
+        assert h.eval_steps == ref.eval_steps and h.train_acc == ref.train_acc
+        assert h.val_acc == ref.val_acc and h.test_acc == ref.test_acc == []
+        assert (h.best_step, h.stopped_step) == (ref.best_step, ref.stopped_step)
+        assert h.final_test_acc == ref.final_test_acc is not None
+        np.testing.assert_allclose(h.val_loss, ref.val_loss, rtol=1e-9, atol=0)
+        np.testing.assert_allclose(h.loss, ref.loss, rtol=1e-9, atol=0)
+        # the parameters and optimizer state its own run ends with: the best evaluation's
+        assert rec.params.keys() == params.keys() and rec.optimizer_state.keys() == state.keys()
+        for k, v in params.items():
+            np.testing.assert_allclose(rec.params[k], v, rtol=1e-9, atol=1e-15)
+        for k, v in state.items():
+            np.testing.assert_allclose(rec.optimizer_state[k], v, rtol=1e-9, atol=1e-15)
+        stops.append(h.stopped_step)
+    # the test means something: members stop at different evaluations, one runs to the end
+    assert stops == [36, 36, 24, 24, 36, 24, 24, 24, None, None, None, None, 24, 24]
+
+
+def test_kept_parameters_are_the_final_ones_without_patience(data):
+    b = xpnet.get_backend("numpy", dtype="float64")
+    configs = grid(optimizer="momentum", lr=[0.05, 0.1], momentum=0.9)
+    records = sweep(configs, *data, backend=b, keep_params=True, **KW)
+    for config, rec in zip(configs, records, strict=True):
+        _, params, state = alone_run(config, data, b)
+        assert rec.params["W1"].shape == (32, 50) and rec.params["b1"].shape == (50,)
+        for k, v in params.items():
+            np.testing.assert_allclose(rec.params[k], v, rtol=1e-12, atol=1e-15)
+        assert int(rec.optimizer_state["iter"]) == int(state["iter"]) == 40
+        np.testing.assert_allclose(rec.optimizer_state["v.W2"], state["v.W2"], rtol=1e-12)
+    assert sweep(configs, *data, backend=b, **KW)[0].params is None  # only on request
 
 
 def test_float32_members_agree_within_the_training_tolerance(backend32, data):
@@ -70,7 +107,7 @@ def test_a_frozen_row_keeps_its_parameters_while_the_others_step(data):
     assert group.alive.tolist() == [True, False, True] and len(group.pending) == 1
 
 
-def test_shrink_keeps_the_chosen_rows_with_their_optimizer_state(data):
+def test_cut_keeps_the_chosen_rows_with_their_optimizer_state(data):
     group, xb, tb = _group(grid(optimizer="adam", lr=[0.01, 0.003, 0.001]), data)
     group.step(xb, tb)
     params = {n: np.array(v) for n, v in group.params.items()}
@@ -78,7 +115,7 @@ def test_shrink_keeps_the_chosen_rows_with_their_optimizer_state(data):
         s: {n: np.array(v) for n, v in slot.items()} for s, slot in group.optimizer.state.items()
     }
     assert set(state) == {"m", "v"} and all(len(slot) == 4 for slot in state.values())
-    assert group.shrink([0, 2], step=12)
+    group.cut([0, 2], step=12)
     assert group.members == [0, 2] and [r.stopped_at for r in group.records] == [None, 12, None]
     for n, v in group.params.items():
         np.testing.assert_array_equal(v, params[n][[0, 2]])
@@ -86,7 +123,8 @@ def test_shrink_keeps_the_chosen_rows_with_their_optimizer_state(data):
         for n, v in slot.items():
             np.testing.assert_array_equal(v, state[s][n][[0, 2]])
     np.testing.assert_array_equal(np.ravel(group.optimizer.hyper["lr"]), [0.01, 0.001])
-    assert not group.shrink([0, 1], step=24)  # every row kept: nothing to cut
+    group.cut([0, 2], step=24)  # every row kept: nothing to cut
+    assert group.members == [0, 2] and group.records[2].stopped_at is None
 
 
 @pytest.mark.parametrize("activation", ["relu", "sigmoid"])
@@ -122,19 +160,24 @@ def test_contiguous_stacked_weights_give_the_same_records(backend, data, monkeyp
     from xpnet.backends._registry import SPECS
 
     configs = grid(lr=[0.3, 1.0], seed=[0, 1], hidden_sizes=[[8, 6]], optimizer=["momentum"])
-    kw = {**KW, "halving": [12]}
 
     def run(contiguous):
         monkeypatch.setattr(SPECS[backend.name], "contiguous_stacked_weights", contiguous)
         dev = sweep_module.device_data(*data, backend=backend)
-        group = sweep_module.StackedGroup(configs, dev, **kw)
+        group = sweep_module.StackedGroup(configs, dev, **KW)
         layouts = _layouts(group.params, backend)
-        records = group.train()
-        return records, layouts, _layouts(group.params, backend)
+        group.train_to(12)
+        group.cut(group.live()[::2], 12)  # a cut, as halving makes between rungs
+        cut = _layouts(group.params, backend)
+        group.park()
+        group.unpark()  # parked on the host and back: the same layout
+        parked = _layouts(group.params, backend)
+        group.train_to(None)
+        return group.records, layouts, cut, parked
 
     plain, contiguous = run(False), run(True)
-    assert plain[1] == plain[2] == {"W1": False, "W2": False, "W3": False}
-    assert contiguous[1] == contiguous[2] == {"W1": False, "W2": True, "W3": True}
+    assert plain[1] == plain[2] == plain[3] == {"W1": False, "W2": False, "W3": False}
+    assert contiguous[1] == contiguous[2] == contiguous[3] == {"W1": False, "W2": True, "W3": True}
     for a, b in zip(plain[0], contiguous[0], strict=True):
         assert a.stopped_at == b.stopped_at
         assert a.history.loss == b.history.loss

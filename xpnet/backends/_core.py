@@ -94,6 +94,13 @@ class Backend:
         :func:`xpnet._threads.blas_threads`)."""
         return SPECS[self.name].intra_op_threads(self.device)
 
+    def free_memory_bytes(self) -> tuple[int | None, bool]:
+        """``(bytes, on_host)``: memory a new allocation on this device can take now (a
+        GPU's free memory with what the library's pool holds unused; else the host's
+        available RAM) and whether it is the host's; bytes None when the library does
+        not say."""
+        return SPECS[self.name].free_memory(self.xp, self.device)
+
     def asarray(self, x: Any, dtype: Any = None) -> Any:
         """Return ``x`` as an array of this backend, on its device.
 

@@ -75,6 +75,15 @@ class CuPy(Spec):
         kind = linalg.COMPUTE_TYPE_TF32 if on else linalg.COMPUTE_TYPE_DEFAULT
         linalg.set_compute_type(cupy.float32, kind)
 
+    def free_memory(self, xp: ModuleType, dev: Any) -> tuple[int | None, bool]:
+        # the driver's free memory plus the pool's unused blocks, which CuPy hands out first
+        import cupy
+
+        with dev:
+            free, _ = cupy.cuda.runtime.memGetInfo()
+            pooled = cupy.get_default_memory_pool().free_bytes()
+        return int(free) + int(pooled), False
+
     def is_out_of_memory(self, exc: BaseException) -> bool:
         # The memory pool's OutOfMemoryError (a MemoryError too, caught before this);
         # allocations inside cuBLAS/cuRAND surface as a runtime error of the driver.

@@ -68,6 +68,14 @@ class Jax(Spec):
         # 'highest' keeps float32 matmuls exact on GPU/TPU (JAX's default uses TF32/bf16).
         jax.config.update("jax_default_matmul_precision", "tensorfloat32" if on else "highest")
 
+    def free_memory(self, xp: ModuleType, dev: Any) -> tuple[int | None, bool]:
+        if getattr(dev, "platform", "cpu") == "cpu":
+            return super().free_memory(xp, dev)
+        stats = dev.memory_stats() or {}  # XLA's allocator: its limit and what is in use
+        if "bytes_limit" not in stats:
+            return None, False
+        return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0)), False
+
     def is_out_of_memory(self, exc: BaseException) -> bool:
         # XLA reports a failed allocation as a runtime error with gRPC's status name.
         jax = sys.modules.get("jax")

@@ -7,13 +7,22 @@ registry (``_registry.py``) lists one instance of each, in order.
 from __future__ import annotations
 
 import importlib
+import os
 from types import ModuleType
 from typing import Any, ClassVar
 
 import array_api_compat
 import numpy as np
 
-__all__ = ["DTYPES", "BackendError", "Spec", "namespace_or_none", "probe_gpu", "probe_message"]
+__all__ = [
+    "DTYPES",
+    "BackendError",
+    "Spec",
+    "host_available_bytes",
+    "namespace_or_none",
+    "probe_gpu",
+    "probe_message",
+]
 
 #: Floating dtypes a Backend can use, by name.
 DTYPES = ("float32", "float64", "float16")
@@ -112,6 +121,11 @@ class Spec:
     def set_tf32(self, on: bool) -> None:
         """Set the library's process-wide float32-matmul precision (no-op on CPU libraries)."""
 
+    def free_memory(self, xp: ModuleType, dev: Any) -> tuple[int | None, bool]:
+        """``(bytes, on_host)``: what a new allocation on ``dev`` can take now, and whether
+        that is the host's RAM (the default: CPU libraries); bytes None when unknown."""
+        return host_available_bytes(), True
+
     def is_out_of_memory(self, exc: BaseException) -> bool:
         """Whether ``exc`` is this library's out-of-memory error (beyond :class:`MemoryError`).
 
@@ -190,6 +204,22 @@ def probe_message(spec: Spec, exc: BaseException) -> str:
         f"backend {spec.name!r} has no usable GPU ({first}); "
         "check nvidia-smi and the CUDA driver, or use XPNET_BACKEND=numpy"
     )
+
+
+def host_available_bytes() -> int | None:
+    """RAM the kernel could give a new allocation without swapping (``MemAvailable``);
+    the free pages where ``/proc/meminfo`` does not exist; None if neither says."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def namespace_or_none(x: Any) -> Any:

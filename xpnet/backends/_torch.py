@@ -82,6 +82,16 @@ class Torch(Spec):
         torch.backends.cuda.matmul.allow_tf32 = on
         torch.backends.cudnn.allow_tf32 = on
 
+    def free_memory(self, xp: ModuleType, dev: Any) -> tuple[int | None, bool]:
+        if getattr(dev, "type", "cpu") != "cuda":
+            return super().free_memory(xp, dev)
+        import torch
+
+        # the driver's free memory plus what the caching allocator holds unused
+        free, _ = torch.cuda.mem_get_info(dev)
+        cached = torch.cuda.memory_reserved(dev) - torch.cuda.memory_allocated(dev)
+        return int(free) + int(cached), False
+
     def is_out_of_memory(self, exc: BaseException) -> bool:
         torch = sys.modules.get("torch")
         if torch is None:

@@ -43,6 +43,8 @@ __all__ = [
     "figure_format",
     "finite_float",
     "load",
+    "byte_size",
+    "fraction",
     "non_negative_float",
     "positive_float",
     "positive_int",
@@ -321,6 +323,18 @@ positive_float = _flag_type(
 )
 non_negative_float = _flag_type(float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0")
 finite_float = _flag_type(float, math.isfinite, "a finite number")
+fraction = _flag_type(float, lambda v: 0 < v < 1, "a fraction between 0 and 1 (0.2 is a fifth)")
+_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+
+
+def _bytes(text: str) -> int | None:
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    unit = t[-1:] if t[-1:] in _UNITS else ""
+    number = float(t[: len(t) - len(unit)])
+    return int(number * _UNITS[unit]) if math.isfinite(number) else None
+
+
+byte_size = _flag_type(_bytes, lambda v: v >= 1, "a number of bytes such as 512M or 8G")
 
 
 def _add_backend_flags(p: argparse.ArgumentParser) -> None:

@@ -37,6 +37,8 @@ RESUMED = (
     "beta2",
     "decay_rate",
     "dataset",
+    "validation",
+    "patience",
 )
 _SIZES = ("hidden_size", "hidden_sizes")
 #: Classes of every data set the command trains on (MNIST-format labels 0..9).

@@ -4,8 +4,11 @@ Each flag takes one or more values and the sweep is their product. Results strea
 ``OUT/results.jsonl`` as configs finish (one JSON line each, appended atomically); a rerun
 with the same ``--out`` skips finished configs. At the end: a summary table sorted by final
 test accuracy (mean ± std over seeds), ``summary.csv`` and figures. ``--halving`` stops the
-worse half of each stack at a few evaluation steps (successive halving); the configs it
-stopped count as done on a rerun and are listed after the finished ones.
+worse half of the configs at a few evaluation steps (successive halving, ranked across
+every stack); the configs it stopped count as done on a rerun and are listed after the
+finished ones. ``--validation`` holds out part of the training set: halving, the summary
+and ``--save-best`` then choose on it, and ``--patience`` stops a config early.
+``--log-dir`` writes each config as a TensorBoard run.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from .framework import (
     CliRun,
     CommandParser,
     UsageError,
+    byte_size,
+    fraction,
     load,
     positive_int,
     run_command,
@@ -41,6 +46,7 @@ from .sweep_checks import (
     unique_configs,
 )
 from .sweep_figures import save_sweep_figures
+from .sweep_outputs import BestKeeper, run_namer
 from .sweep_results import (
     append_result,
     check_run_setting,
@@ -137,13 +143,49 @@ def _parser() -> CommandParser:
     )
     p.add_argument("--max-models", type=positive_int, help="at most this many models per stack")
     p.add_argument(
+        "--max-stack-bytes",
+        type=byte_size,
+        metavar="BYTES",
+        help="memory bound of one stack, e.g. 512M or 8G (default: half the GPU's free "
+        "memory; on the CPU a quarter of the available RAM)",
+    )
+    p.add_argument(
+        "--validation",
+        type=fraction,
+        metavar="FRACTION",
+        help="hold out this fraction of the training set, the same rows for every config: "
+        "halving, the summary and --save-best choose on it, and the test set is evaluated "
+        "once per config, for the report",
+    )
+    p.add_argument(
+        "--patience",
+        type=positive_int,
+        metavar="N",
+        help="early stopping (needs --validation): a config stops after N evaluations "
+        "without a better validation score and keeps its best evaluation's parameters",
+    )
+    p.add_argument(
+        "--save-best",
+        type=positive_int,
+        metavar="K",
+        help="write the K best configs' checkpoints as OUT/best-1.npz ... (the format of "
+        "xpnet-train --save: scripts/evaluate.py and --resume read them)",
+    )
+    p.add_argument(
+        "--log-dir",
+        type=Path,
+        metavar="DIR",
+        help="write each config as a TensorBoard run here (pip install 'xpnet[tensorboard]')",
+    )
+    p.add_argument(
         "--halving",
         type=int,
         nargs="*",
         metavar="STEP",
-        help="successive halving: at each of these evaluation steps every stack keeps the "
-        "better half of its configs (by train accuracy, a config's seeds together); without "
-        "values, the evaluation steps nearest iters/8, iters/4 and iters/2",
+        help="successive halving: at each of these evaluation steps the better half of the "
+        "configs go on (by validation accuracy with --validation, else train accuracy; a "
+        "config's seeds together); without values, the evaluation steps nearest iters/8, "
+        "iters/4 and iters/2",
     )
     p.add_argument(
         "--out",
@@ -238,12 +280,23 @@ def _sweep(args: argparse.Namespace, run: CliRun) -> None:
             args.iters = 2000 if args.preset else 10_000
         if args.batch_size is None:
             args.batch_size = 128 if args.preset else 100
+        if args.patience is not None and args.validation is None:
+            raise UsageError("--patience counts evaluations without validation improvement: "
+                             "give --validation too (e.g. --validation 0.2)")  # fmt: skip
         # the grid of one seed checks every value; its size is known before the whole is built
         one_seed = build_configs(argparse.Namespace(**{**vars(args), "seeds": 1}))
         for c in one_seed:
             config_key(c)
         check_grid_size(len(one_seed) * args.seeds, args)
         configs, keys = unique_configs(run, build_configs(args))
+        log = None
+        if args.log_dir is not None:
+            from ..sweeps.logs import TensorBoardLog
+
+            try:
+                log = TensorBoardLog(args.log_dir, name=run_namer(configs))
+            except ImportError as exc:
+                raise UsageError(f"--log-dir: {exc}") from None
         try:
             args.out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -261,13 +314,26 @@ def _sweep(args: argparse.Namespace, run: CliRun) -> None:
     # the rungs need the evaluation interval, hence the data's size; they are part of the
     # run setting, so they are settled (and checked) before run.json is written
     with run.usage_errors(ValueError):
-        rungs = _rungs(args, len(x))
+        n_train = len(x) - (0 if args.validation is None else round(len(x) * args.validation))
+        rungs = _rungs(args, n_train)
         setting = {"iters": args.iters, "batch_size": args.batch_size,
                    "eval_interval": args.eval_interval, "dataset": args.dataset,
                    "data_dir": None if args.data_dir is None else str(args.data_dir),
                    "dtype": backend.dtype_name, "halving": rungs}  # fmt: skip
+        # settings older run.json files lack are written only when used, so they resume
+        setting |= {k: getattr(args, k) for k in ("validation", "patience")
+                    if getattr(args, k) is not None}  # fmt: skip
         check_run_setting(args.out / "run.json", setting)
     done = read_results(results_path)
+    best = None if args.save_best is None else BestKeeper(args.save_best, done)
+
+    def on_result(i: int, rec: Any) -> None:
+        append_result(results_path, rec)
+        if log is not None:
+            log(i, rec)
+        if best is not None:
+            best.add(rec)
+
     todo = [i for i, k in enumerate(keys) if k not in done]
     check_disk_room(len(todo), args, results_path)
     print(
@@ -289,8 +355,12 @@ def _sweep(args: argparse.Namespace, run: CliRun) -> None:
             "eval_interval": args.eval_interval,
             "max_models": args.max_models,
             "progress": not args.quiet,
-            "on_result": lambda i, rec: append_result(results_path, rec),
+            "on_result": on_result,
             "halving": rungs,
+            "validation": args.validation,
+            "patience": args.patience,
+            "keep_params": best is not None,
+            "max_bytes": args.max_stack_bytes,
         }
         todo_configs = [configs[i] for i in todo]
         with run.failures(ValueError):
@@ -308,8 +378,24 @@ def _sweep(args: argparse.Namespace, run: CliRun) -> None:
     label = PRESETS[args.preset]["label"] if args.preset else None
     save_sweep_figures(run, args.out, records, rows, label=label, smooth=bool(args.preset),
                        title=args.preset or "sweep")  # fmt: skip
+    if best is not None:
+        run.stage = "while writing the best configs' checkpoints"
+        best.write(run, args.out, records, _checkpoint_meta(args, data))
+    if log is not None:
+        run.written.append(str(args.log_dir))
     if not run.failed:  # else the error line at the end says it
         print(f"{run.prog}: {run.done()}")
+
+
+def _checkpoint_meta(args: argparse.Namespace, data: Any) -> dict[str, Any]:
+    """Provenance of a --save-best checkpoint, with the run's flags as xpnet-train names
+    them (``--resume`` takes the config from there)."""
+    run_flags = {"iters": args.iters, "batch_size": args.batch_size,
+                 "eval_interval": args.eval_interval, "validation": args.validation,
+                 "patience": args.patience, "dataset": args.dataset, "gradient": "backprop",
+                 "data_dir": None if args.data_dir is None else str(args.data_dir)}  # fmt: skip
+    return {"dataset": data.name, "data_fingerprint": data.fingerprint,
+            "data_source": data.source, "config": run_flags}  # fmt: skip
 
 
 def _rungs(args: argparse.Namespace, n_train: int) -> list[int] | None:

@@ -1,4 +1,5 @@
-"""Figures of a sweep: loss curves per config and a heatmap of final test accuracy."""
+"""Figures of a sweep: loss curves per config, validation curves when there is a
+validation set, and a heatmap of the ranking accuracy (validation, else final test)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ def save_sweep_figures(
     paths = [out / "curves.png"]
     fig = plot_loss_curves(records, label=label, smooth=smooth, title=title)
     save_figure(run, fig, paths[0])
+    if any(r.history.val_acc for r in records):
+        paths.append(out / "validation.png")
+        save_figure(run, plot_validation_curves(records, label=label, title=title), paths[-1])
     keys = varying(rows)
     if len(keys) == 2:
         paths.append(out / "heatmap.png")
@@ -55,16 +59,7 @@ def plot_loss_curves(
     ch06 comparison figures; returns the matplotlib Figure."""
     from matplotlib.figure import Figure
 
-    configs = [r.config for r in records]
-    keys = (
-        [label]
-        if label
-        else [
-            k
-            for k in configs[0]
-            if k != "seed" and len({json.dumps(plain(c.get(k))) for c in configs}) > 1
-        ]
-    )
+    keys = _label_keys(records, label)
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.add_subplot()
     seen = set()
@@ -93,15 +88,56 @@ def plot_loss_curves(
     return fig
 
 
-def plot_heatmap(rows: list[dict[str, Any]], x_key: str, y_key: str):
-    """Final test accuracy (mean over seeds) over a two-parameter grid."""
+def _label_keys(records: list[Any], label: str | None) -> list[str]:
+    """The config keys that tell the lines apart (the seed aside)."""
+    if label:
+        return [label]
+    configs = [r.config for r in records]
+    differ = [len({json.dumps(plain(c.get(k))) for c in configs}) > 1 for k in configs[0]]
+    return [k for k, d in zip(configs[0], differ, strict=True) if d and k != "seed"]
+
+
+def plot_validation_curves(records: list[Any], *, label: str | None = None, title: str = "sweep"):
+    """Validation accuracy against step, one line per config (seed 0 of each), the best
+    evaluation marked (early stopping's); returns the matplotlib Figure."""
     from matplotlib.figure import Figure
+
+    keys = _label_keys(records, label)
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    seen = set()
+    for r in records:
+        name = _label(r.config, keys)
+        h = r.history
+        if name in seen or not h.val_acc:
+            continue
+        seen.add(name)
+        (line,) = ax.plot(h.eval_steps[: len(h.val_acc)], h.val_acc, label=name)
+        if h.best_step is not None:
+            ax.plot([h.best_step], [h.val_acc[h.eval_steps.index(h.best_step)]], "o",
+                    color=line.get_color())  # fmt: skip
+    ax.set_xlabel("iterations")
+    ax.set_ylabel("validation accuracy")
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def plot_heatmap(rows: list[dict[str, Any]], x_key: str, y_key: str):
+    """The ranking accuracy (mean over seeds; validation when the sweep has it, else
+    final test) over a two-parameter grid."""
+    from matplotlib.figure import Figure
+
+    metric = "val_acc_mean" if any("val_acc_mean" in r for r in rows) else "test_acc_mean"
 
     xs = sorted({json.dumps(r[x_key]) for r in rows}, key=_order)
     ys = sorted({json.dumps(r[y_key]) for r in rows}, key=_order)
     grid = np.full((len(ys), len(xs)), np.nan)
     for r in rows:
-        grid[ys.index(json.dumps(r[y_key])), xs.index(json.dumps(r[x_key]))] = r["test_acc_mean"]
+        grid[ys.index(json.dumps(r[y_key])), xs.index(json.dumps(r[x_key]))] = r.get(
+            metric, np.nan
+        )
     fig = Figure(figsize=(1.2 * len(xs) + 2.5, 0.8 * len(ys) + 2), layout="constrained")
     ax = fig.add_subplot()
     im = ax.imshow(grid, cmap="viridis", vmin=0, vmax=1, origin="lower")
@@ -120,7 +156,8 @@ def plot_heatmap(rows: list[dict[str, Any]], x_key: str, y_key: str):
                 color="white" if v < 0.6 else "black",
                 fontsize="small",
             )
-    fig.colorbar(im, ax=ax, label="final test accuracy")
+    what = "validation accuracy" if metric == "val_acc_mean" else "final test accuracy"
+    fig.colorbar(im, ax=ax, label=what)
     return fig
 
 

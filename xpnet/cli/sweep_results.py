@@ -2,7 +2,9 @@
 
 ``results.jsonl`` grows by one line per finished config, appended in one write; a rerun
 reads it to skip what is done. ``run.json`` holds the run setting the results belong to.
-The summary ranks configs by final test accuracy, a config's seeds together.
+The summary ranks configs, a config's seeds together, by validation accuracy when the
+sweep held out validation rows (the test accuracy is then reported, never used to rank),
+else by final test accuracy.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 
 from .._files import atomic_write
 from ..sweeps import SweepRecord, config_key, normalize
+from ..sweeps.ranking import final_scores
 from .framework import UsageError
 from .history import history_from_dict, is_int
 
@@ -148,7 +151,9 @@ def plain(v: Any) -> Any:
 
 
 def summarize(records: list[SweepRecord], *, halving: bool = False) -> list[dict[str, Any]]:
-    """Rows of configs that differ only in seed: mean and std of the final test accuracy.
+    """Rows of configs that differ only in seed: mean and std of the final test accuracy
+    (and of the validation accuracy, with the mean validation loss, when there is one) of
+    the parameters each seed hands over (its best evaluation's with early stopping).
 
     With ``halving``, each row also has ``stopped_at``: the earliest rung where one of its
     seeds was stopped (its accuracy is the one at that rung), None when all trained to the
@@ -161,10 +166,14 @@ def summarize(records: list[SweepRecord], *, halving: bool = False) -> list[dict
         groups.setdefault(json.dumps(plain(c), sort_keys=True), []).append(r)
     rows = []
     for key, recs in groups.items():
-        acc = [r.history.test_acc[-1] if r.history.test_acc else float("nan") for r in recs]
-        row = {
-            **json.loads(key),
-            "seeds": len(recs),
+        scores = [final_scores(r) for r in recs]
+        acc = [s["test_acc"] for s in scores]
+        row = {**json.loads(key), "seeds": len(recs)}
+        if all(s["val_acc"] is not None for s in scores):
+            val = [s["val_acc"] for s in scores]
+            row |= {"val_acc_mean": float(np.mean(val)), "val_acc_std": float(np.std(val)),
+                    "val_loss_mean": float(np.mean([s["val_loss"] for s in scores]))}  # fmt: skip
+        row |= {
             "test_acc_mean": float(np.mean(acc)),
             "test_acc_std": float(np.std(acc)),
             "diverged": sum(r.diverged for r in recs),
@@ -174,10 +183,14 @@ def summarize(records: list[SweepRecord], *, halving: bool = False) -> list[dict
             row["stopped_at"] = min(stops) if stops else None
         rows.append(row)
 
-    def rank(r: dict[str, Any]) -> tuple[int, int, float]:
+    def rank(r: dict[str, Any]) -> tuple[int, int, float, float]:
         stop = r.get("stopped_at")
-        acc = float(np.nan_to_num(r["test_acc_mean"], nan=-1.0))
-        return (0, 0, -acc) if stop is None else (1, -stop, -acc)
+        if "val_acc_mean" in r:
+            score = (-float(np.nan_to_num(r["val_acc_mean"], nan=-1.0)),
+                     float(np.nan_to_num(r["val_loss_mean"], nan=np.inf)))  # fmt: skip
+        else:
+            score = (-float(np.nan_to_num(r["test_acc_mean"], nan=-1.0)), 0.0)
+        return (0, 0, *score) if stop is None else (1, -stop, *score)
 
     rows.sort(key=rank)
     return rows
@@ -185,7 +198,8 @@ def summarize(records: list[SweepRecord], *, halving: bool = False) -> list[dict
 
 def varying(rows: list[dict[str, Any]]) -> list[str]:
     """The config keys whose value differs between ``rows``."""
-    skip = {"seeds", "test_acc_mean", "test_acc_std", "diverged", "stopped_at"}
+    skip = {"seeds", "test_acc_mean", "test_acc_std", "diverged", "stopped_at",
+            "val_acc_mean", "val_acc_std", "val_loss_mean"}  # fmt: skip
     keys = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in skip]
     return [k for k in keys if len({json.dumps(r.get(k)) for r in rows}) > 1]
 
@@ -194,10 +208,14 @@ def table(rows: list[dict[str, Any]]) -> str:
     """The summary as text: the varying keys, accuracy, seeds, diverged (and stop step)."""
     cols = varying(rows) or ["lr"]
     halving = any("stopped_at" in r for r in rows)
-    head = " ".join(f"{c:>16}" for c in cols) + "   test acc (mean ± std)  seeds  diverged"
+    held = any("val_acc_mean" in r for r in rows)
+    head = " ".join(f"{c:>16}" for c in cols) + ("   val acc (mean ± std)" if held else "")
+    head += "   test acc (mean ± std)  seeds  diverged"
     lines = [head + ("  stopped at" if halving else "")]
     for r in rows:
         vals = " ".join(f"{cell(r.get(c, '-')):>16}" for c in cols)
+        if held:
+            vals += f"   {r.get('val_acc_mean', np.nan):.4f} ± {r.get('val_acc_std', np.nan):.4f} "
         stop = f"  {cell(r.get('stopped_at')):>10}" if halving else ""
         lines.append(
             f"{vals}   {r['test_acc_mean']:.4f} ± {r['test_acc_std']:.4f}"

@@ -22,11 +22,13 @@ from ..nets import ACTIVATIONS, INIT_GAINS, MultiLayerNet, TwoLayerNet
 from ..optimizers import OPTIMIZERS, get_optimizer
 from ..scaling import input_scale
 from ..training import GRADIENT_MODES, TrainingDivergedError, train
+from ..validation import history_through
 from .framework import (
     CliRun,
     CommandParser,
     UsageError,
     figure_format,
+    fraction,
     load,
     non_negative_float,
     positive_float,
@@ -139,6 +141,20 @@ def _train_parser() -> argparse.ArgumentParser:
         "--plot", type=Path, metavar="PATH",
         help="write accuracy curves; the suffix picks the format (.png, .pdf, .svg, ...)",
     )  # fmt: skip
+    p.add_argument(
+        "--validation",
+        type=fraction,
+        metavar="FRACTION",
+        help="hold out this fraction of the training set and evaluate on it every epoch; "
+        "the test set is then evaluated once, at the end",
+    )
+    p.add_argument(
+        "--patience",
+        type=positive_int,
+        metavar="N",
+        help="early stopping (needs --validation): stop after N evaluations without a "
+        "better validation score and keep the best evaluation's parameters",
+    )
     p.add_argument("--save", type=Path, metavar="PATH", help="write a checkpoint (.npz)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
     return p
@@ -163,6 +179,9 @@ def _train(args: argparse.Namespace, run: CliRun, given: set[str]) -> None:
         plot_format = figure_format("--plot", args.plot)
         resumed = read_resume(args, given, _train_parser())
         _check_memory(args.hidden_size)
+        if args.patience is not None and args.validation is None and args.resume is None:
+            raise UsageError("--patience counts evaluations without validation improvement: "
+                             "give --validation too (e.g. --validation 0.2)")  # fmt: skip
         backend = get_backend(args.backend, args.device, args.dtype)
         _check_float16(backend)
     with run.failures(DataError, TrainingDivergedError, CheckpointError):
@@ -198,7 +217,9 @@ def _run_training(
 
     def on_epoch(h: Any) -> None:
         run.stage = f"after step {h.eval_steps[-1] + 1} of {args.iters}"
-        if not args.quiet:
+        if not args.quiet and h.val_acc:
+            write(f"train acc, val acc | {h.train_acc[-1]:.4f}, {h.val_acc[-1]:.4f}")
+        elif not args.quiet:
             write(f"train acc, test acc | {h.train_acc[-1]:.4f}, {h.test_acc[-1]:.4f}")
 
     # with --save, Ctrl-C and SIGTERM end the run after a whole step, which is then saved
@@ -208,12 +229,17 @@ def _run_training(
             iters=args.iters, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
             gradient=args.gradient, progress=not args.quiet, on_epoch=on_epoch,
             optimizer=optimizer, history=history, eval_interval=args.eval_interval,
-            stop=interrupts,
+            validation=args.validation, patience=args.patience, stop=interrupts,
         )  # fmt: skip
     if interrupts is not None and interrupts():
         _save_interrupted(args, run, net, optimizer, history, data, interrupts)
     run.stage = f"after all {args.iters} steps"
-    if history.eval_steps and history.eval_steps[-1] == args.iters - 1:
+    final_val = None
+    if args.validation is not None:  # the handed-over evaluation's scores
+        h = history
+        at = h.eval_steps.index(h.best_step) if h.best_step is not None else -1
+        final_train, final_val, final_test = h.train_acc[at], h.val_acc[at], h.final_test_acc
+    elif history.eval_steps and history.eval_steps[-1] == args.iters - 1:
         final_train, final_test = history.train_acc[-1], history.test_acc[-1]
     else:  # the last evaluation was before the last step: score the final parameters
         final_train = net.accuracy(x_train, data.t_train, scale=input_scale(x_train))
@@ -222,14 +248,23 @@ def _run_training(
     final_loss = history.loss[-1]
     sps = args.iters * args.batch_size / history.loop_seconds
     verdict = "final (DIVERGED: try a smaller --lr)" if diverged else "final"
+    if history.stopped_step is not None:
+        verdict += f" (stopped early at step {history.stopped_step + 1})"
+    if history.best_step is not None:
+        verdict += f", best evaluation after step {history.best_step + 1}"
+    val = "" if final_val is None else f"val acc {final_val:.4f}, "
     print(
-        f"{verdict}: train acc {final_train:.4f}, test acc {final_test:.4f}, "
+        f"{verdict}: train acc {final_train:.4f}, {val}test acc {final_test:.4f}, "
         f"loss {final_loss:.4f}, loop {history.loop_seconds:.2f} s ({sps:,.0f} samples/s)",
         flush=True,
     )
     config = _config(args)
     if args.save is not None:
-        _save(args, run, net, optimizer, history, data)
+        # with early stopping the net holds the best evaluation's state: the history
+        # through it goes with it, so --resume goes on from there
+        saved = history if history.best_step is None else history_through(
+            history, history.best_step)  # fmt: skip
+        _save(args, run, net, optimizer, saved, data)
     if args.metrics_out is not None:
         metrics = {
             "config": config,
@@ -246,6 +281,7 @@ def _run_training(
             "dtype": backend.dtype_name,
             **history.as_dict(),
             "final_train_acc": final_train,
+            "final_val_acc": final_val,
             "final_test_acc": final_test,
             "final_loss": final_loss,
             "samples_per_second": sps,
@@ -319,7 +355,8 @@ def _net_and_optimizer(
             optimizer.load_state_dict(ckpt.optimizer_state, net.params)
         except (ValueError, KeyError, TypeError) as exc:
             raise UsageError(f"{where}: {exc}") from None
-        args.eval_interval = max(len(data.x_train) // args.batch_size, 1)
+        # None: an epoch of the rows it trained on, as the saved run counted it
+        args.eval_interval = ckpt.meta["config"].get("eval_interval")
         return net, optimizer, history
     if args.hidden_sizes and len(args.hidden_sizes) > 1:
         net = MultiLayerNet(input_size, list(args.hidden_sizes), 10, activation=args.activation,

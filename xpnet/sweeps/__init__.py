@@ -9,25 +9,33 @@ members are rounded to float32, as arrays, where a single run keeps them as Pyth
 floats): the same initial weights (host RNG, the config's seed), the same batches (configs
 with one seed share each batch), the same updates.
 
-Successive halving (``halving=`` rung steps) keeps the better half of each stack at each
-rung and cuts the stack to it; a dropped config's record is what its own run recorded up
-to that rung's evaluation, and a survivor's what its own run records to the end.
+A held-out validation split (``validation=``) is the same rows for every config; early
+stopping (``patience=``) freezes a member at its best evaluation's parameters inside its
+stack. Successive halving (``halving=`` rung steps) ranks the configs still training over
+every stack of the sweep at each rung and cuts each stack to its survivors; a dropped
+config's record is what its own run recorded up to that rung's evaluation, and a
+survivor's what its own run records to the end. ``keep_params=True`` hands each record
+the parameters (and optimizer state) its own run would end with.
 
 The package, one module per concern: :mod:`~xpnet.sweeps.configs` (defaults, checking,
 grids and samples), :mod:`~xpnet.sweeps.records`, :mod:`~xpnet.sweeps.plan` (which configs
-stack), :mod:`~xpnet.sweeps.halving` (rungs and ranking), :mod:`~xpnet.sweeps.device` (the
-data on a device), :mod:`~xpnet.sweeps.stacked` (one stack's training) and
-:mod:`~xpnet.sweeps.driver` (:func:`sweep`, here or on Dask through
-:mod:`xpnet.distributed`).
+stack, in how much memory), :mod:`~xpnet.sweeps.halving` (rungs and ranking),
+:mod:`~xpnet.sweeps.device` (the data on a device), :mod:`~xpnet.sweeps.arrays` (a stack's
+arrays built, cut, parked and handed out), :mod:`~xpnet.sweeps.stacked` (one stack's
+training), :mod:`~xpnet.sweeps.driver` (:func:`sweep`, here or on Dask through
+:mod:`xpnet.distributed`), :mod:`~xpnet.sweeps.ranking` (the best configs of a finished
+sweep, their checkpoints), :mod:`~xpnet.sweeps.logs` (TensorBoard runs) and
+:mod:`~xpnet.sweeps.ask_tell` (batches of Optuna trials as stacks).
 """
 
+from .arrays import stack_params
 from .configs import DEFAULTS, config_key, grid, normalize, sample
 from .device import DeviceData, device_data
-from .driver import sweep
-from .halving import check_rungs
-from .plan import DEFAULT_MAX_BYTES, model_bytes, plan_groups
+from .driver import run_group, run_stacks, sweep
+from .halving import check_rungs, survivors
+from .plan import DEFAULT_MAX_BYTES, model_bytes, plan_groups, stack_budget
 from .records import SweepRecord
-from .stacked import StackedGroup, run_group, stack_params
+from .stacked import StackedGroup
 
 __all__ = [
     "DEFAULTS",
@@ -43,7 +51,10 @@ __all__ = [
     "normalize",
     "plan_groups",
     "run_group",
+    "run_stacks",
     "sample",
+    "survivors",
+    "stack_budget",
     "stack_params",
     "sweep",
 ]

@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .._array import one_hot
+from .._array import labels_of, one_hot
 from ..backends import Backend, get_backend, to_numpy
 
 
 @dataclass
 class DeviceData:
-    """A data set on one backend's device, ready for :func:`xpnet.sweeps.run_group`."""
+    """A data set on one backend's device, ready for :func:`xpnet.sweeps.run_group`:
+    the training rows (inputs, labels, one-hot targets), the test set and the held-out
+    validation rows as (inputs, labels) or None."""
 
     backend: Backend
     x: Any
@@ -19,6 +21,7 @@ class DeviceData:
     t_hot: Any
     test: tuple[Any, Any] | None
     classes: int
+    val: tuple[Any, Any] | None = None
 
 
 def resolve_backend(backend: Backend | str | None, dtype: str | None) -> Backend:
@@ -49,20 +52,21 @@ def device_data(
     backend: Backend | str | None = None,
     dtype: str | None = None,
     output_size: int | None = None,
+    x_val: Any = None,
+    t_val: Any = None,
 ) -> DeviceData:
-    """Move a data set to a backend's device once, for several ``run_group`` calls."""
+    """Move a data set to a backend's device once, for several ``run_group`` calls
+    (``x_val``, ``t_val``: validation rows already split off the training set, see
+    :func:`xpnet.validation.split_validation`)."""
     b = resolve_backend(backend, dtype)
     classes = output_size_of(t_train, output_size)
     x_dev, t_dev = b.asarray(x_train), b.asarray(t_train)
     xp = b.xp
+    labels = labels_of(t_dev, xp)
     if t_dev.ndim == 2:
-        labels = xp.argmax(t_dev, axis=-1)
         t_hot = xp.astype(t_dev, b.float_dtype)
     else:
-        labels = t_dev
         t_hot = one_hot(t_dev, classes, b.float_dtype, xp)
-    test = None
-    if x_test is not None:
-        tt = b.asarray(t_test)
-        test = (b.asarray(x_test), xp.argmax(tt, axis=-1) if tt.ndim == 2 else tt)
-    return DeviceData(b, x_dev, labels, t_hot, test, classes)
+    test = None if x_test is None else (b.asarray(x_test), labels_of(b.asarray(t_test), xp))
+    val = None if x_val is None else (b.asarray(x_val), labels_of(b.asarray(t_val), xp))
+    return DeviceData(b, x_dev, labels, t_hot, test, classes, val)

@@ -60,16 +60,17 @@ def check_rungs(halving: Sequence[int] | None, *, iters: int, interval: int) -> 
 def survivors(
     histories: Sequence[TrainHistory], alive: np.ndarray, units: Sequence[str]
 ) -> list[int]:
-    """The stack rows that go on at a rung, in stack order.
+    """The rows that go on at a rung, in order (rows of every stack of a sweep at once).
 
     A config trained with several seeds is one unit (``units[r]``: row r's config less its
     seed): its seeds go on or stop together, so a summary's mean over seeds never mixes
     steps. The better ``ceil(n / 2)`` of the n units with a live row go on, ranked by the
-    train accuracy just evaluated (mean over the unit's live rows; the test set is never
-    used to choose, so a survivor's test accuracy stays an honest estimate), then by the
-    lower mean training loss since the evaluation before, then by stack order (config
-    order). Diverged rows (``alive`` False) never go on. Host values only: they were read
-    back for the evaluation.
+    score just evaluated, mean over the unit's live rows: the validation accuracy, then
+    the lower validation loss, when the sweep holds out validation rows; else the train
+    accuracy, then the lower mean training loss since the evaluation before. Ties go to
+    the earlier row (config order). The test set is never used to choose, so a
+    survivor's test accuracy stays an honest estimate. Rows not ``alive`` never go on.
+    Host values only: they were read back for the evaluation.
     """
     rows: dict[str, list[int]] = {}
     for r, unit in enumerate(units):
@@ -77,13 +78,17 @@ def survivors(
             rows.setdefault(unit, []).append(r)
 
     def rank(unit: str) -> tuple[float, float, int]:
-        accs, losses = [], []
-        for r in rows[unit]:
-            h = histories[r]
-            since = h.eval_steps[-2] + 1 if len(h.eval_steps) > 1 else 0
-            accs.append(h.train_acc[-1])
-            losses.append(float(np.mean(h.loss[since:])))
-        return (-float(np.mean(accs)), float(np.mean(losses)), rows[unit][0])
+        scores = [score(histories[r]) for r in rows[unit]]
+        return (-float(np.mean([a for a, _ in scores])), float(np.mean([v for _, v in scores])),
+                rows[unit][0])  # fmt: skip
 
     kept = sorted(rows, key=rank)[: math.ceil(len(rows) / 2)]
     return sorted(r for unit in kept for r in rows[unit])
+
+
+def score(h: TrainHistory) -> tuple[float, float]:
+    """(accuracy, loss) of a history's last evaluation, as :func:`survivors` ranks it."""
+    if h.val_acc:
+        return h.val_acc[-1], h.val_loss[-1]
+    since = h.eval_steps[-2] + 1 if len(h.eval_steps) > 1 else 0
+    return h.train_acc[-1], float(np.mean(h.loss[since:]))

@@ -1,0 +1,70 @@
+"""A whole data set scored at once: correct rows and summed cross-entropy, per model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from array_api_compat import array_namespace
+
+from ._array import one_hot
+from .losses import softmax_cross_entropy_stats
+from .mlp import forward
+from .nets import EVAL_CHUNK
+
+__all__ = ["set_totals"]
+
+
+def set_totals(
+    params: dict[str, Any],
+    x: Any,
+    labels: Any,
+    activation: str,
+    *,
+    scale: float | None = None,
+    loss: bool = False,
+    chunk: int = EVAL_CHUNK,
+) -> tuple[Any, Any]:
+    """Correct rows and (with ``loss``) the summed cross-entropy over a whole set.
+
+    Parameters
+    ----------
+    params : dict
+        ``W1, b1, ..., Wn, bn`` of one net or of K stacked ones (see :mod:`xpnet.mlp`).
+    x : array (N, D)
+        Any dtype: a chunk of rows is cast to the parameters' dtype once for all K models.
+    labels : integer array (N,)
+    activation : {"sigmoid", "relu"}
+    scale : float, optional
+        Input scale (1/255 for raw pixels).
+    loss : bool
+        Also sum the softmax cross-entropy (the data term only, no weight decay).
+    chunk : int
+        Rows per forward pass: memory stays bounded by one chunk.
+
+    Returns
+    -------
+    correct : integer array (...,), on the device
+    loss_sum : floating array (...,) on the device, or None without ``loss``
+    """
+    n = int(x.shape[0])
+    if n == 0:
+        raise ValueError("a set to evaluate on is empty")
+    xp = array_namespace(params["W1"])
+    dtype = params["W1"].dtype
+    classes = int(params[f"W{len(params) // 2}"].shape[-1])
+    correct = total = None
+    for s in range(0, n, chunk):
+        e = min(n, s + chunk)  # out-of-range slice stops are not standard
+        xc, lc = x[s:e, ...], labels[s:e, ...]
+        if xc.dtype != dtype:
+            xc = xp.astype(xc, dtype)
+        logits, _ = forward(params, xc, activation, scale=scale, xp=xp)
+        pred = xp.argmax(logits, axis=-1)
+        # count_nonzero: the default integer dtype (int32 under JAX without x64)
+        c = xp.count_nonzero(pred == xp.astype(lc, pred.dtype), axis=-1)
+        correct = c if correct is None else correct + c
+        if loss:
+            mean, _ = softmax_cross_entropy_stats(logits, one_hot(lc, classes, dtype, xp), xp=xp)
+            part = mean * float(e - s)
+            total = part if total is None else total + part
+    return correct, total
