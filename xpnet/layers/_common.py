@@ -7,7 +7,20 @@ from typing import Any
 from array_api_compat import array_namespace, is_numpy_array
 from array_api_compat import device as device_of
 
-from .._array import arrays
+from .._array import arrays, is_array
+
+#: Namespace by array type: a layer asks for it at every pass, and array_namespace's
+#: checks cost more than a small layer's arithmetic.
+_NAMESPACES: dict[type, Any] = {}
+
+
+def namespace_of(a: Any) -> Any:
+    """``array_namespace(a)``, remembered per array type."""
+    kind = type(a)
+    xp = _NAMESPACES.get(kind)
+    if xp is None:
+        xp = _NAMESPACES[kind] = array_namespace(a)
+    return xp
 
 
 def operands(x: Any, *params: Any) -> tuple[Any, ...]:
@@ -19,16 +32,18 @@ def operands(x: Any, *params: Any) -> tuple[Any, ...]:
     and lists become NumPy arrays, as for :mod:`xpnet.functions`.
     """
     if not params:
+        if is_array(x):
+            return namespace_of(x), x
         return arrays(x)
-    xp = array_namespace(params[0])
+    xp = namespace_of(params[0])
     try:
-        same = array_namespace(x) is xp
+        same = type(x) is type(params[0]) or array_namespace(x) is xp
     except TypeError:  # a Python number or list
         same = False
     if not same:
         if not (is_numpy_array(x) or not hasattr(x, "shape")):
             raise TypeError(
-                f"this layer's parameters are {xp.__name__} arrays but its input is a "
+                f"this layer's parameters are {_library(params[0])} arrays but its input is a "
                 f"{type(x).__module__}.{type(x).__name__}; move the input to the parameters' "
                 "library (xpnet.Backend.asarray) or build the layer with parameters of the "
                 "input's library"
@@ -44,9 +59,10 @@ def operands(x: Any, *params: Any) -> tuple[Any, ...]:
 
 def like(v: Any, ref: Any, xp: Any) -> Any:
     """``v`` (an array of any library, or host data) as an array of ``xp`` on ``ref``'s device."""
-    try:
-        if array_namespace(v) is xp and device_of(v) == device_of(ref):
-            return v
-    except TypeError:
-        pass
+    if type(v) is type(ref) and device_of(v) == device_of(ref):
+        return v
     return xp.asarray(v, device=device_of(ref))
+
+
+def _library(a: Any) -> str:
+    return type(a).__module__.split(".")[0]

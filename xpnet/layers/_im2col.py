@@ -18,10 +18,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-__all__ = ["col2im", "conv_output_size", "im2col", "out_size", "overlap_add", "windows"]
+from ._common import namespace_of
+
+__all__ = [
+    "col2im",
+    "conv_output_size",
+    "im2col",
+    "offsets",
+    "out_size",
+    "overlap_add",
+    "unpad",
+    "windows",
+]
 
 
 def conv_output_size(input_size: int, filter_size: int, stride: int = 1, pad: int = 0) -> float:
@@ -62,6 +72,22 @@ def _check_image(x: Any, name: str) -> None:
         raise ValueError(f"{name} must have shape (N, C, H, W), got {tuple(x.shape)}")
 
 
+def offsets(x: Any, filter_h: int, filter_w: int, stride: int = 1, pad: int = 0) -> list[Any]:
+    """For each filter offset ``(y, dx)`` in row-major order, the (N, C, out_h, out_w)
+    entries of the padded ``x`` under it: strided views, nothing copied but the padding."""
+    _check_image(x, "input_data")
+    xp = namespace_of(x)
+    _, _, h, w = (int(v) for v in x.shape)
+    oh = out_size(h, filter_h, stride, pad, "height")
+    ow = out_size(w, filter_w, stride, pad, "width")
+    img = _pad2d(x, pad, xp)
+    return [
+        img[:, :, y : y + stride * (oh - 1) + 1 : stride, dx : dx + stride * (ow - 1) + 1 : stride]
+        for y in range(filter_h)
+        for dx in range(filter_w)
+    ]
+
+
 def windows(x: Any, filter_h: int, filter_w: int, stride: int = 1, pad: int = 0) -> Any:
     """Every ``filter_h x filter_w`` patch of ``x`` as a column.
 
@@ -77,19 +103,11 @@ def windows(x: Any, filter_h: int, filter_w: int, stride: int = 1, pad: int = 0)
         Entry ``[n, (c*filter_h + y)*filter_w + dx, i*out_w + j]`` is
         ``x_padded[n, c, y + stride*i, dx + stride*j]``.
     """
-    _check_image(x, "input_data")
-    xp = array_namespace(x)
-    n, c, h, w = (int(v) for v in x.shape)
-    oh = out_size(h, filter_h, stride, pad, "height")
-    ow = out_size(w, filter_w, stride, pad, "width")
-    img = _pad2d(x, pad, xp)
-    # one strided slice per filter offset, stacked in (C, FH, FW) order: one copy of the
-    # patches, which is all the book's zeros-then-assign im2col writes too
-    parts = [
-        img[:, :, y : y + stride * (oh - 1) + 1 : stride, dx : dx + stride * (ow - 1) + 1 : stride]
-        for y in range(filter_h)
-        for dx in range(filter_w)
-    ]
+    parts = offsets(x, filter_h, filter_w, stride, pad)
+    xp = namespace_of(x)
+    n, c, oh, ow = (int(v) for v in parts[0].shape)
+    # stacked in (C, FH, FW) order: one copy of the patches, which is all the book's
+    # zeros-then-assign im2col writes too
     cols = xp.stack(parts, axis=2)  # (N, C, FH*FW, OH, OW)
     return xp.reshape(cols, (n, c * filter_h * filter_w, oh * ow))
 
@@ -122,7 +140,7 @@ def overlap_add(
     copies. Done once along the width (``u = 1``) and once along the height (``u`` = the
     padded width), after spreading the columns ``stride`` apart with zeros.
     """
-    xp = array_namespace(cols)
+    xp = namespace_of(cols)
     n, c, h, w = (int(v) for v in input_shape)
     oh = out_size(h, filter_h, stride, pad, "height")
     ow = out_size(w, filter_w, stride, pad, "width")
@@ -147,12 +165,21 @@ def overlap_add(
         a = _shifted_sum(xp.reshape(a, (n * c * filter_h, filter_w, lh * wp)), 1, xp)
         a = xp.reshape(a[:, : lh * wp], (n * c, filter_h, lh * wp))
         img = xp.reshape(_shifted_sum(a, wp, xp), (n, c, lh + filter_h - 1, wp))
-    # the padded image is (H + 2*pad, W + 2*pad); positions past the last patch get zeros
-    rows, width = int(img.shape[2]), int(img.shape[3])
+    return unpad(img, h, w, pad)
+
+
+def unpad(img: Any, h: int, w: int, pad: int) -> Any:
+    """The (H, W) image inside a padded one that may stop short of the far padding.
+
+    ``img`` (N, C, rows, cols) covers the padded image from its top-left corner up to the
+    last patch; positions past it are zeros.
+    """
+    xp = namespace_of(img)
+    n, c, rows, width = (int(v) for v in img.shape)
+    dev = device_of(img)
     if rows < h + pad:
-        img = xp.concat(
-            [img, xp.zeros((n, c, h + pad - rows, width), dtype=img.dtype, device=dev)], axis=2
-        )
+        img = xp.concat([img, xp.zeros((n, c, h + pad - rows, width), dtype=img.dtype,
+                                       device=dev)], axis=2)  # fmt: skip
     if width < w + pad:
         extra = xp.zeros((n, c, int(img.shape[2]), w + pad - width), dtype=img.dtype, device=dev)
         img = xp.concat([img, extra], axis=3)
@@ -189,7 +216,7 @@ def im2col(input_data: Any, filter_h: int, filter_w: int, stride: int = 1, pad: 
         Row ``(n*out_h + i)*out_w + j`` is the patch under output position ``(i, j)`` of
         image ``n``, flattened in ``(C, filter_h, filter_w)`` order.
     """
-    xp = array_namespace(input_data)
+    xp = namespace_of(input_data)
     n = int(input_data.shape[0])
     cols = windows(input_data, filter_h, filter_w, stride, pad)
     k, p = int(cols.shape[1]), int(cols.shape[2])
@@ -215,7 +242,7 @@ def col2im(
     -------
     array (N, C, H, W), ``col``'s dtype and device
     """
-    xp = array_namespace(col)
+    xp = namespace_of(col)
     n, c, h, w = (int(v) for v in input_shape)
     p = out_size(h, filter_h, stride, pad, "height") * out_size(w, filter_w, stride, pad, "width")
     k = c * filter_h * filter_w

@@ -18,7 +18,7 @@ from ._common import operands
 
 __all__ = ["Affine", "Relu", "Sigmoid", "SoftmaxWithLoss"]
 
-_relu, _relu_backprop = ACTIVATIONS["relu"]
+_relu = ACTIVATIONS["relu"][0]
 _sigmoid, _sigmoid_backprop = ACTIVATIONS["sigmoid"]
 
 
@@ -50,7 +50,11 @@ class Relu:
     def backward(self, dout: Any) -> Any:
         """``dout`` (the output's shape) where the output is positive, else 0: a new array
         (the book's writes into ``dout``)."""
-        return _relu_backprop(self.out, dout, self._xp)
+        xp = self._xp
+        # times the mask as floats, not xpnet.mlp's where(out > 0, dout, 0): one operation
+        # more (what a launch-bound MLP step counts), but on a conv layer's large arrays
+        # NumPy's where is 10x slower than the product
+        return dout * xp.astype(self.out > 0, dout.dtype)
 
 
 class Sigmoid:
