@@ -95,16 +95,19 @@ def test_save_and_load_round_trip(backend, tmp_path):
     x, t = _batch()
     net = MultiLayerNetExtend(10, [6], 3, use_batchnorm=True, backend=backend, seed=0)
     net.params["beta1"] = backend.asarray(np.linspace(-1, 1, 6))
+    net.loss(x, t, train_flg=True)  # running statistics to save
     path = tmp_path / "params.pkl"  # the book's name: the file is an .npz all the same
     net.save_params(path)
     with np.load(path, allow_pickle=False) as data:
-        assert sorted(data.files) == sorted(net.params)
+        assert sorted(data.files) == sorted([*net.params, "running_mean1", "running_var1"])
     other = MultiLayerNetExtend(10, [6], 3, use_batchnorm=True, backend=backend, seed=9)
     other.load_params(path)
     for k in net.params:
         assert_close(other.params[k], net.params[k], rtol=0, atol=0, xp=backend.xp,
                      device=backend.device)  # fmt: skip
-    assert_close(other.loss(x, t), net.loss(x, t), rtol=1e-12)
+    assert_close(other.loss(x, t), net.loss(x, t), rtol=1e-12)  # test mode: running stats
+    assert_close(other.layers["BatchNorm1"].running_var, net.layers["BatchNorm1"].running_var,
+                 rtol=0, atol=0)  # fmt: skip
 
 
 def test_load_params_refuses_pickles_and_misfits(tmp_path):

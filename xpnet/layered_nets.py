@@ -236,9 +236,15 @@ class LayerNet(_OnDevice):
         """Write :attr:`params` to ``file_name`` as ``.npz``, whatever its suffix.
 
         The book's ``params.pkl`` names keep working, but the file is an ``.npz`` (a zip
-        of ``.npy`` arrays), never a pickle. Written atomically.
+        of ``.npy`` arrays), never a pickle. Batch normalization's running statistics go
+        with them (``running_mean1``, ``running_var1``, ... in layer order), so a loaded
+        net predicts as the saved one did. Written atomically.
         """
         host = {k: self.backend.to_numpy(v) for k, v in self.params.items()}
+        for i, (_, mean, var) in enumerate(self._running_stats(), start=1):
+            if mean is not None:
+                host[f"running_mean{i}"] = self.backend.to_numpy(mean)
+                host[f"running_var{i}"] = self.backend.to_numpy(var)
         with atomic_write(file_name) as fh:
             np.savez(fh, **host)
 
@@ -252,13 +258,16 @@ class LayerNet(_OnDevice):
             one of another shape.
         """
         try:
-            with np.load(file_name, allow_pickle=False) as data:
-                host = {k: data[k] for k in data.files}
+            data = np.load(file_name, allow_pickle=False)
         except ValueError as exc:
             raise ValueError(
                 f"{os.fspath(file_name)} is not an .npz of parameters ({exc}); a pickle "
                 "(such as the book's .pkl files) is never loaded: it can run code"
             ) from None
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError(f"{os.fspath(file_name)} holds one array, not an .npz of parameters")
+        with data:
+            host = {k: data[k] for k in data.files}
         missing = sorted(set(self.params) - set(host))
         wrong = [k for k in self.params if k in host and host[k].shape != self.params[k].shape]
         if missing or wrong:
@@ -268,6 +277,10 @@ class LayerNet(_OnDevice):
             raise ValueError(f"{os.fspath(file_name)} does not fit this net: {'; '.join(what)}")
         for k in self.params:
             self.params[k] = self.backend.asarray(host[k], dtype=self.dtype)
+        for i, (bn, _, _) in enumerate(self._running_stats(), start=1):
+            if f"running_mean{i}" in host:
+                bn.running_mean = self.backend.asarray(host[f"running_mean{i}"], dtype=self.dtype)
+                bn.running_var = self.backend.asarray(host[f"running_var{i}"], dtype=self.dtype)
 
     def astype(self, dtype: str) -> LayerNet:
         """Move the parameters to another float dtype (``"float16"`` for half-precision
