@@ -17,7 +17,7 @@ One run measures, side by side, on every backend this machine can use:
 (f) time per training step for larger hidden layers and batches, in GFLOP/s;
 (g) training with ``gradient="numerical"``: steps per second;
 (h) the chapter-style closure ``numerical_gradient(f, x)`` against the chapter's loop;
-(i) the training loop idle and beside one competing CPU-bound process;
+(i) the training loop idle and beside one competing CPU-bound process (NumPy and torch);
 (j) the recipe with SGD, Momentum and Adam: the cost of an optimizer;
 (k) the book's optimizer comparison (ch06/optimizer_compare_mnist.py): xpnet's MultiLayerNet
     and optimizers against the book's code (``benchmarks.chapter``);
@@ -81,6 +81,8 @@ from benchmarks.timing import (  # noqa: E402
     other_cpu_seconds,
     others_since,
 )
+from xpnet._files import atomic_write  # noqa: E402
+from xpnet.cli import UsageError, check_output  # noqa: E402
 
 CLOSURE_ELEMENTS = 10_000
 #: Configs of the recipe stacked on a GPU and timed against one run (target: <= 3x).
@@ -130,6 +132,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.gpu_only and (args.include_strict or args.peak_rss):
         p.error("--gpu-only times GPU rows only: drop --include-strict and --peak-rss")
+    try:  # before minutes of benchmarks, not after them
+        check_output("--out", args.out)
+    except UsageError as exc:
+        p.error(str(exc))
     if args.iters is None:
         args.iters = 600 if args.quick else 10_000
     if args.repeats is None:
@@ -222,18 +228,21 @@ def main(argv: list[str] | None = None) -> int:
         lambda: bench_scaling(b32, hiddens, sweep_batches, target, result["matmul"]),
     )
 
-    # (h) the closure-style numerical gradient and (i) the loop under load: NumPy on the CPU.
+    # (h) the closure-style numerical gradient and (i) the loop under load: NumPy and torch
+    # on the CPU.
     result["closure_gradient"], result["under_load"] = [], []
     cpu32 = [b for b in b32 if b.name == "numpy"]
     if not gpu_only:
         result["closure_gradient"] = section(
             "closure_gradient", lambda: bench_closure_gradient(CLOSURE_ELEMENTS, args.repeats)
         )
-    if cpu32:
+    # NumPy's BLAS threads and torch's own intra-op threads, each idle and beside a competitor
+    loaded = cpu32 + [b for b in b32 if b.name == "torch" and b.device_name == "cpu"]
+    if loaded:
         steps = min(LOAD_STEPS, args.iters)
-        result["under_load"] = section(
-            "under_load", lambda: bench_under_load(cpu32[0], data, steps, args.repeats)
-        )
+        result["under_load"] = section("under_load", lambda: [
+            row for b in loaded for row in bench_under_load(b, data, steps, args.repeats)
+        ])  # fmt: skip
 
     # (l) on a GPU: 256 configs of the recipe as one stack against one run
     gpu32 = [b for b in b32 if b.device_name != "cpu"]
@@ -281,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
               f"local:1 {d['speedup_N_over_1']:.2f}x (target >= 1.6), local:1 / in-process "
               f"{d['overhead_1_over_in_process']:.2f}x (target <= 1.15)")  # fmt: skip
     if args.out is not None:
-        args.out.write_text(json.dumps(finite(result), indent=1, allow_nan=False) + "\n")
+        with atomic_write(args.out, "w") as fh:
+            fh.write(json.dumps(finite(result), indent=1, allow_nan=False) + "\n")
         print(f"wrote {args.out}")
     return 0
 

@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import xpnet  # noqa: E402
 from xpnet import plots  # noqa: E402
 from xpnet.cli import figure_main  # noqa: E402
+from xpnet.cli.framework import finite_float  # noqa: E402
 
 
 def _draw(backend, args):
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         default_out="gradient_1d.png",
         draw=_draw,
         add_arguments=lambda p: p.add_argument(
-            "--x0", type=float, default=5.0, help="tangent point"
+            "--x0", type=finite_float, default=5.0, help="tangent point"
         ),
     )
 

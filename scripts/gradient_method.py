@@ -21,14 +21,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import xpnet  # noqa: E402
 from xpnet import plots  # noqa: E402
 from xpnet.cli import figure_main  # noqa: E402
+from xpnet.cli.framework import finite_float, positive_int  # noqa: E402
 
 
 def _arguments(parser):
     parser.add_argument(
-        "--init", type=float, nargs=2, default=[-3.0, 4.0], metavar="X", help="start point"
+        "--init", type=finite_float, nargs=2, default=[-3.0, 4.0], metavar="X", help="start point"
     )
-    parser.add_argument("--lr", type=float, default=0.1, help="learning rate")
-    parser.add_argument("--step-num", type=int, default=20, help="steps")
+    parser.add_argument("--lr", type=finite_float, default=0.1, help="learning rate")
+    parser.add_argument("--step-num", type=positive_int, default=20, help="steps")
 
 
 def _draw(backend, args):

@@ -558,3 +558,131 @@ def test_free_memory_is_reported_where_the_arrays_live(backend):
         assert free > 2**20
     else:  # a GPU library may not say
         assert free is None or free > 2**20
+
+
+# --- CuPy opened without CuPy: a fake module records what xpnet asks of it ---------------
+
+
+class _FakeCuPy:
+    """Stands in for cupy, array_api_compat.cupy and cupy._core._accelerator."""
+
+    def __init__(self, failure=None):
+        import types
+
+        self.calls = []
+        self.failure = failure
+        fake = self
+
+        class Device:
+            def __init__(self, i):
+                self.id = i
+
+        def ones(n, dtype=None):
+            fake.calls.append("ones")
+            if fake.failure is not None:
+                raise fake.failure
+            return types.SimpleNamespace(sum=lambda: 8.0)
+
+        self.cupy = types.SimpleNamespace(ones=ones, float32="float32",
+                                          cuda=types.SimpleNamespace(Device=Device))  # fmt: skip
+        self.xp = types.SimpleNamespace(float32="float32", float64="float64",
+                                        float16="float16")  # fmt: skip
+        self.accelerator = types.SimpleNamespace(
+            set_reduction_accelerators=lambda names: fake.calls.append(("reductions", names))
+        )
+
+    def install(self, monkeypatch):
+        monkeypatch.setitem(sys.modules, "cupy", self.cupy)
+        monkeypatch.setitem(sys.modules, "array_api_compat.cupy", self.xp)
+        monkeypatch.setitem(sys.modules, "cupy._core._accelerator", self.accelerator)
+        return self
+
+
+def test_cupy_opens_with_plain_reductions_before_its_probe(monkeypatch):
+    """CUB's block reductions compile for seconds each: turned off before the first sum."""
+    monkeypatch.delenv("CUPY_ACCELERATORS", raising=False)
+    fake = _FakeCuPy().install(monkeypatch)
+    b = get_backend("cupy", "cuda")
+    assert (b.name, b.device_name, b.on_cpu, b.warms_up) == ("cupy", "cuda:0", False, True)
+    assert fake.calls == [("reductions", []), "ones"]
+
+
+def test_cupy_accelerators_of_the_user_are_left_alone(monkeypatch):
+    monkeypatch.setenv("CUPY_ACCELERATORS", "cub")
+    fake = _FakeCuPy().install(monkeypatch)
+    get_backend("cupy", "cuda")
+    assert fake.calls == ["ones"]
+
+
+@pytest.mark.parametrize(
+    ("failure", "start", "advice"),
+    [
+        (
+            RuntimeError("CuPy failed to load libnvrtc.so.13: cannot open shared object file"),
+            "backend 'cupy' cannot compile its GPU kernels: CUDA headers or NVRTC are missing "
+            "(CuPy failed to load libnvrtc.so.13",
+            "pip install 'cupy-cuda13x[ctk]'",
+        ),
+        (
+            type("CompileException", (Exception,), {})(
+                'catastrophic error: cannot open source file "cuda_fp16.h"\n1 error'
+            ),
+            "backend 'cupy' cannot compile its GPU kernels: CUDA headers or NVRTC are missing "
+            '(catastrophic error: cannot open source file "cuda_fp16.h")',
+            "or install the CUDA Toolkit",
+        ),
+        (
+            RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected"),
+            "backend 'cupy' has no usable GPU (cudaErrorNoDevice: no CUDA-capable device",
+            "check nvidia-smi and the CUDA driver",
+        ),
+        (
+            RuntimeError("cudaErrorInsufficientDriver: CUDA driver version is insufficient"),
+            "backend 'cupy' has no usable GPU (cudaErrorInsufficientDriver",
+            "check nvidia-smi and the CUDA driver",
+        ),
+        (
+            MemoryError("Out of memory allocating 512 bytes (allocated so far: 0 bytes)."),
+            "backend 'cupy': the GPU is out of memory (Out of memory allocating 512 bytes",
+            "see nvidia-smi for the processes that hold it",
+        ),
+    ],
+    ids=["nvrtc", "headers", "no-gpu", "driver", "oom"],
+)
+def test_cupy_probe_names_the_cause(monkeypatch, failure, start, advice):
+    from xpnet.backends import _cupy
+
+    monkeypatch.setattr(_cupy, "_installed", lambda dist: dist == "cupy-cuda13x")
+    _FakeCuPy(failure).install(monkeypatch)
+    with pytest.raises(BackendError) as info:
+        get_backend("cupy", "cuda")
+    message = str(info.value)
+    assert message.startswith(start) and advice in message and "\n" not in message
+
+
+def test_toolkit_hint_names_the_installed_cupy_wheel(monkeypatch):
+    from xpnet.backends import _cupy
+
+    monkeypatch.setattr(_cupy, "_installed", lambda dist: dist == "cupy-cuda12x")
+    assert _cupy.CuPy().toolkit_hint.startswith("pip install 'cupy-cuda12x[ctk]'")
+
+
+def test_torch_out_of_memory_in_the_probe_says_so(fake_cuda_torch, monkeypatch):
+    def ones(*args, **kwargs):
+        raise fake_cuda_torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 MiB")
+
+    monkeypatch.setattr(fake_cuda_torch, "ones", ones)
+    with pytest.raises(BackendError, match=r"^backend 'torch': the GPU is out of memory \(CUDA"):
+        get_backend("torch", "cuda")
+
+
+def test_capabilities_of_cpu_backends():
+    """CPU backends govern CPU threads and warm nothing up; torch's pool is its own."""
+    b = get_backend("numpy")
+    assert (b.on_cpu, b.warms_up, b.intra_op_threads(), b.contiguous_stacked_weights) == (
+        True, False, None, False)  # fmt: skip
+    torch = pytest.importorskip("torch")
+    get, set_ = get_backend("torch", "cpu").intra_op_threads()
+    assert (get, set_) == (torch.get_num_threads, torch.set_num_threads)
+    jax = pytest.importorskip("jax")
+    assert jax is not None and get_backend("jax", "cpu").warms_up

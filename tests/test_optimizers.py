@@ -206,3 +206,62 @@ def test_changing_lr_between_updates_takes_effect():
     assert opt.hyper["lr"] == 0.5
     with pytest.raises(ValueError, match="lr must be a positive finite number"):
         opt.lr = -1.0
+
+
+# --- the book's optimizer_compare_naive.py: scalar parameters -------------------------
+
+
+def _df(x, y):
+    return x / 10.0, 2.0 * y
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_0d_parameters_with_numpy_float_gradients(backend, name):
+    """0-d backend arrays as parameters, NumPy float64 gradients, as the naive comparison."""
+    ref = {"x": -7.0, "y": 2.0}
+    book = _book(name, HYPER[name])
+    opt = get_optimizer(name, **HYPER[name])
+    params = {k: backend.asarray(np.float64(v)) for k, v in ref.items()}
+    for _ in range(30):
+        gx, gy = _df(ref["x"], ref["y"])
+        book(ref, {"x": gx, "y": gy})
+        px, py = (float(backend.to_numpy(params[k])) for k in ("x", "y"))
+        gx, gy = _df(np.float64(px), np.float64(py))
+        opt.update(params, {"x": gx, "y": gy})
+    for k in ref:
+        assert params[k].ndim == 0 and params[k].dtype == backend.float_dtype
+        assert float(backend.to_numpy(params[k])) == pytest.approx(float(ref[k]), rel=1e-12)
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+@pytest.mark.parametrize("kind", [float, np.float64])
+def test_python_and_numpy_scalar_parameters_get_new_values(name, kind):
+    """Python floats and NumPy scalars (the book's) become new NumPy scalars each update,
+    so a history list keeps the earlier values."""
+    ref = {"x": -7.0, "y": 2.0}
+    book = _book(name, HYPER[name])
+    opt = get_optimizer(name, **HYPER[name])
+    params = {k: kind(v) for k, v in ref.items()}
+    history = []
+    for _ in range(30):
+        history.append(params["x"])
+        gx, gy = _df(params["x"], params["y"])
+        opt.update(params, {"x": gx, "y": gy})
+        gx, gy = _df(ref["x"], ref["y"])
+        book(ref, {"x": gx, "y": gy})
+    assert isinstance(params["x"], np.float64)
+    assert params["x"] == pytest.approx(float(ref["x"]), rel=1e-12)
+    assert params["y"] == pytest.approx(float(ref["y"]), rel=1e-12, abs=1e-300)
+    assert history[0] == -7.0 and len({float(h) for h in history}) > 20
+
+
+def test_host_gradients_move_to_the_parameters_device(backend):
+    params = {"W": backend.asarray(np.ones((2, 3))), "b": backend.asarray(np.zeros(3))}
+    opt = xpnet.Momentum(lr=0.5, momentum=0.5)
+    for _ in range(2):
+        opt.update(params, {"W": np.full((2, 3), 2.0), "b": np.float64(1.0)})
+    # W: v = -1, -1.5; p = 0, -1.5.  b: v = -0.5, -0.75; p = -0.5, -1.25
+    assert np.allclose(backend.to_numpy(params["W"]), -1.5)
+    assert np.allclose(backend.to_numpy(params["b"]), -1.25)
+    assert type(params["W"]) is type(backend.asarray(np.ones(1)))
+    assert params["W"].dtype == backend.float_dtype

@@ -343,8 +343,10 @@ def test_a_failed_summary_write_leaves_the_old_files_whole(tmp_path, capsys, mon
     with pytest.raises(SystemExit) as info:
         sweep_main(args)  # nothing left to train: the summary is written again, and fails
     assert info.value.code == 1
+    # the figures are still tried after the summary failed; one line names both
     assert _one_error_line(capsys) == (
         f"xpnet-sweep: error: cannot write {out / 'summary.csv'} (No space left on device); "
+        f"cannot write {out / 'curves.png'} (No space left on device); "
         f"wrote {out / 'results.jsonl'}\n"
     )
     # no half file, no temporaries: every file as the first run left it
@@ -358,7 +360,7 @@ def test_a_failed_run_json_write_leaves_no_file(tmp_path, capsys, monkeypatch):
         sweep_main([*SMALL, "--lr", "0.1", "--out", str(out)])
     assert info.value.code == 2
     assert "cannot write run.json (No space left on device)" in _one_error_line(capsys)
-    assert list(out.iterdir()) == []
+    assert [p.name for p in out.iterdir()] == [".lock"]  # the folder's lock, nothing else
 
 
 def test_sweep_script_runs_from_an_uninstalled_checkout(tmp_path):
@@ -429,3 +431,19 @@ def test_validation_early_stopping_best_checkpoints_and_logs(tmp_path, capsys):
     with pytest.raises(SystemExit):
         sweep_main([*SMALL, "--max-stack-bytes", "lots", "--out", str(tmp_path / "o")])
     assert "expected a number of bytes such as 512M" in capsys.readouterr().err
+
+
+def test_torch_out_of_memory_in_a_sweep_is_one_line(tmp_path, monkeypatch, capsys):
+    """torch's OutOfMemoryError is no MemoryError; the sweep still reports it in one line."""
+    torch = pytest.importorskip("torch")
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(sweep_cli, "sweep", out_of_memory)
+    with pytest.raises(SystemExit) as info:
+        sweep_main([*SMALL, "--lr", "0.1", "--out", str(tmp_path / "o")])
+    assert info.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("xpnet-sweep: error: out of memory while training")
+    assert "(CUDA out of memory. Tried to allocate 20.00 GiB)" in err

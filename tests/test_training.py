@@ -210,8 +210,9 @@ def test_any_optimizer_trains_the_chapter_net_on_every_backend(backend, data):
 
 def test_array_operations_per_training_step_on_torch():
     """Each torch operation that computes (makes a new tensor, or writes one in place) is a
-    kernel launch on a GPU. The chapter's step makes 33 (30 with relu); the batches are
-    gathered once per block of steps, 9 more operations per block."""
+    kernel launch on a GPU. The chapter's step makes 33 (29 with relu: its zero is a cached
+    0-d array, made before the first count); the batches are gathered once per block of
+    steps, 9 more operations per block."""
     torch = pytest.importorskip("torch")
     from torch.overrides import TorchFunctionMode
 
@@ -246,7 +247,8 @@ def test_array_operations_per_training_step_on_torch():
             train(net, x, t, iters=iters, batch_size=100, eval_interval=10**6)
         return Count.calls
 
-    for activation, expected in (("sigmoid", 33), ("relu", 30)):
+    for activation, expected in (("sigmoid", 33), ("relu", 29)):
+        calls(1, activation)  # the cached 0-d constants are made here, once per process
         per_step = calls(4, activation) - calls(3, activation)  # one block: no gather
         per_block = calls(3 + block, activation) - calls(3, activation) - block * per_step
         assert (per_step, per_block) == (expected, 9), (activation, per_step, per_block)
@@ -273,3 +275,104 @@ def test_batch_blocks_yield_each_steps_rows_in_order(backend, shape):
             assert xb.dtype == backend.float_dtype
             np.testing.assert_array_equal(xpnet.to_numpy(xb), x_host[rows[step]])
             np.testing.assert_array_equal(xpnet.to_numpy(tb), t_host[rows[step]])
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_no_tensor_is_built_from_a_python_scalar_inside_training(activation, optimizer):
+    """A tensor made from a Python number is a host-to-device copy and a stream sync on a
+    GPU: the loop's steps and evaluations build none (their constants are cached 0-d
+    arrays, made by a first run)."""
+    pytest.importorskip("torch")
+    from _torch_count import scalar_tensors
+
+    b = xpnet.get_backend("torch", "cpu", "float32")
+    x, t = _blobs(300, d=20)
+
+    def run():
+        net = xpnet.MultiLayerNet(20, [8, 8], 10, activation=activation, backend=b, seed=0)
+        opt = xpnet.optimizers.get_optimizer(optimizer, lr=0.1)
+        return train(net, x[:200], t[:200], x[200:], t[200:], iters=6, batch_size=20,
+                     eval_interval=3, optimizer=opt)  # fmt: skip
+
+    run()
+    with scalar_tensors() as built:
+        h = run()
+    assert built == [] and len(h.loss) == 6 and h.eval_steps == [0, 3, 5]
+
+
+@pytest.mark.parametrize("name", ["numpy", "torch"])
+@pytest.mark.parametrize("optimizer", [None, "adam"])
+def test_warm_up_changes_no_number(name, optimizer, monkeypatch):
+    """The untimed first step and evaluation chunk of compiling backends, forced on a CPU
+    backend: the same losses, accuracies, parameters and optimizer state as without it,
+    and its seconds recorded apart from the loop's."""
+    from xpnet.backends._registry import SPECS
+
+    if name == "torch":
+        pytest.importorskip("torch")
+    b = xpnet.get_backend(name, "cpu", "float64")
+    x, t = _blobs(300, d=20)
+
+    def run(warm):
+        monkeypatch.setattr(SPECS[name], "warms_up", lambda dev: warm)
+        net = xpnet.MultiLayerNet(20, [8], 10, activation="relu", backend=b, seed=0)
+        opt = None if optimizer is None else xpnet.get_optimizer(optimizer, lr=0.01)
+        h = train(net, x[:200], t[:200], x[200:], t[200:], iters=12, batch_size=20,
+                  eval_interval=5, optimizer=opt, lr=0.3)  # fmt: skip
+        state = {} if opt is None else opt.state_dict()
+        return h, {k: b.to_numpy(v) for k, v in net.params.items()}, state
+
+    (h0, p0, s0), (h1, p1, s1) = run(False), run(True)
+    assert h0.warmup_seconds == 0 and h1.warmup_seconds > 0
+    assert h1.as_dict()["warmup_seconds"] == h1.warmup_seconds
+    assert (h1.loss, h1.train_acc, h1.test_acc) == (h0.loss, h0.train_acc, h0.test_acc)
+    for k in p0:
+        np.testing.assert_array_equal(p1[k], p0[k])
+    assert s1.keys() == s0.keys()
+    for k in s0:
+        np.testing.assert_array_equal(s1[k], s0[k])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+def test_torch_cuda_steps_never_wait_for_the_gpu(activation):
+    """Steps of train() and of a stacked sweep under torch's sync debug mode "error": any
+    host sync inside them (a tensor made from a Python number, a read-back) raises."""
+    torch = pytest.importorskip("torch")
+    try:
+        b = xpnet.get_backend("torch", "cuda", "float32")
+    except xpnet.BackendError as exc:
+        pytest.skip(str(exc))
+    from xpnet import sweeps
+
+    x, t = _blobs(400, d=64)
+    net = xpnet.MultiLayerNet(64, [32, 16], 10, activation=activation, backend=b, seed=0)
+    x_dev, t_dev = b.asarray(x), b.asarray(t)
+    t_hot = xpnet._array.one_hot(t_dev, 10, net.dtype, b.xp)
+    rows = b.asarray(np.random.default_rng(0).integers(0, 400, size=(4, 50)))
+    batches = list(batches_module.batch_blocks(x_dev, t_hot, rows, net.dtype))
+    dev = sweeps.device_data(x[:300], t[:300], x[300:], t[300:], backend=b)
+    configs = [{"lr": lr, "activation": activation, "hidden_sizes": [32, 16],
+                "optimizer": "adam"} for lr in (1e-3, 3e-3)]  # fmt: skip
+    group = sweeps.StackedGroup(configs, dev, iters=4, batch_size=50)
+    adam = xpnet.get_optimizer("adam", lr=1e-3)
+
+    def steps():
+        for xb, tb in batches:
+            loss, st = net.loss_and_gradient(xb, tb, scale=1 / 255, step=0.1)
+            for k, g in st.items():
+                net.params[k] -= g
+            _, grads = net.loss_and_gradient(xb, tb, scale=1 / 255)
+            adam.update(net.params, grads)
+            group.step(xb, tb)
+        return loss
+
+    steps()  # the cached constants and optimizer state are made here
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        loss = steps()
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert np.isfinite(float(loss)) and len(group.pending) == 8

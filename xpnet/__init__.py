@@ -15,6 +15,7 @@ from .checkpoint import (
     save_checkpoint,
     save_weights,
 )
+from .convnets import DeepConvNet, SimpleConvNet
 from .data import DataError, DataSet, SampleFallbackWarning, load_data, load_mnist
 from .functions import (
     identity_function,
@@ -25,6 +26,7 @@ from .functions import (
     softmax,
     step_function,
 )
+from .layered_nets import MultiLayerNetExtend
 from .losses import cross_entropy_error, mean_squared_error, softmax_cross_entropy
 from .nets import MultiLayerNet, SimpleNet, TwoLayerNet
 from .numerical import (
@@ -39,6 +41,7 @@ from .numerical import (
 )
 from .optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop, get_optimizer
 from .sweeps import SweepRecord, grid, sample, sweep
+from .trainer import Trainer, shuffle_dataset
 from .training import DivergenceWarning, TrainHistory, TrainingDivergedError, train
 
 __all__ = [
@@ -51,19 +54,23 @@ __all__ = [
     "CheckpointError",
     "DataError",
     "DataSet",
+    "DeepConvNet",
     "DivergenceWarning",
     "GradcheckError",
     "GradcheckReport",
     "Momentum",
     "MultiLayerNet",
+    "MultiLayerNetExtend",
     "Nesterov",
     "PrecisionWarning",
     "RMSprop",
     "SGD",
     "SampleFallbackWarning",
+    "SimpleConvNet",
     "SimpleNet",
     "SweepRecord",
     "TrainHistory",
+    "Trainer",
     "TrainingDivergedError",
     "TwoLayerNet",
     "central_difference",
@@ -89,6 +96,7 @@ __all__ = [
     "sample",
     "save_checkpoint",
     "save_weights",
+    "shuffle_dataset",
     "sigmoid",
     "sigmoid_grad",
     "softmax",

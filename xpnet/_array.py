@@ -6,6 +6,9 @@ from typing import Any
 
 from array_api_compat import array_namespace, device, is_array_api_obj
 
+#: The 0-d arrays :func:`scalar` made, by (namespace, dtype, device, value).
+_SCALARS: dict[tuple[Any, ...], Any] = {}
+
 
 def namespace(*arrays: Any, xp: Any = None) -> Any:
     """The array namespace of ``arrays`` unless ``xp`` is given."""
@@ -28,6 +31,42 @@ def arrays(*values: Any, xp: Any = None) -> tuple[Any, ...]:
     xp = namespace(*given, xp=xp)
     dev = device(given[0])
     return (xp, *(v if is_array(v) else xp.asarray(v, device=dev) for v in values))
+
+
+def scalar(value: float, like: Any, xp: Any) -> Any:
+    """``value`` as a 0-d array of ``like``'s dtype on ``like``'s device, made once.
+
+    A Python number handed to a two-argument function (``maximum(x, 0.0)``) becomes a new
+    array on every call in array-api-compat's torch wrapper: on a GPU that is a host-to-
+    device copy, and a stream synchronization, per call. A cached device array costs
+    nothing after the first call. Never write into the result: it is shared.
+
+    Parameters
+    ----------
+    value : float
+    like : array
+        Gives the dtype and device.
+    xp : namespace
+        ``like``'s namespace.
+
+    Returns
+    -------
+    array, shape (), ``like``'s dtype
+    """
+    dev = device(like)
+    key = (xp, like.dtype, _hashable(dev), type(value), value)
+    out = _SCALARS.get(key)
+    if out is None:
+        out = _SCALARS[key] = xp.asarray(value, dtype=like.dtype, device=dev)
+    return out
+
+
+def _hashable(dev: Any) -> Any:
+    try:
+        hash(dev)
+    except TypeError:  # a device object without a hash: its repr names it
+        return repr(dev)
+    return dev
 
 
 def is_array(x: Any) -> bool:
@@ -81,3 +120,9 @@ def labels_of(t: Any, xp: Any = None) -> Any:
     """Integer labels (N,) of targets given as labels or one-hot rows (N, C)."""
     xp = namespace(t, xp=xp)
     return xp.argmax(t, axis=-1) if t.ndim == 2 else t
+
+
+def has_non_finite(x: Any) -> bool:
+    """Whether a floating array holds NaN or inf (never for integers): one read-back."""
+    xp = array_namespace(x)
+    return is_floating(x, xp) and bool(xp.any(~xp.isfinite(x)))

@@ -10,6 +10,10 @@ word: when one is set, nothing is changed.
 
 Entering the block costs a few microseconds (the thread-pool controller is built once), so
 it can wrap each epoch, evaluation or numerical-gradient call.
+
+A library with its own CPU thread pool (torch's intra-op threads, which threadpoolctl
+does not govern) follows the same choice, given its Backend; a GPU backend changes
+nothing. threadpoolctl is optional: without it the BLAS count is left as it is.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import math
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 __all__ = ["SMALL_WORK_FLOPS", "blas_threads", "choose_blas_threads", "limit_blas_threads"]
@@ -47,11 +51,21 @@ def _cores() -> int:
 
 @functools.cache
 def _controller() -> Any:
+    """threadpoolctl's BLAS controller, or None without threadpoolctl (nothing is changed)."""
     # Imported here: threadpoolctl scans the loaded libraries, so do it once, and only
     # when a block asks, not at ``import xpnet``.
-    from threadpoolctl import ThreadpoolController
-
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
     return ThreadpoolController().select(user_api="blas")
+
+
+#: Per pool setter: the count xpnet last left the pool at (restored, or set inside a block).
+#: A different count at a block's start was set by someone else (``torch.set_num_threads``);
+#: from then on that pool is theirs (:data:`_POOL_OWNED`) and left alone.
+_POOL_LEFT: dict[Any, int] = {}
+_POOL_OWNED: set[Any] = set()
 
 
 class _OwnLoad:
@@ -159,7 +173,7 @@ def choose_blas_threads(flops_per_call: float | None = None) -> int | None:
 
 
 @contextmanager
-def blas_threads(flops_per_call: float | None = None) -> Iterator[int | None]:
+def blas_threads(flops_per_call: float | None = None, backend: Any = None) -> Iterator[int | None]:
     """Limit BLAS threads for the block, as :func:`choose_blas_threads` decides.
 
     Never raises the count above what is in force when the block starts (an enclosing
@@ -169,29 +183,60 @@ def blas_threads(flops_per_call: float | None = None) -> Iterator[int | None]:
     ----------
     flops_per_call : float, optional
         See :func:`choose_blas_threads`.
+    backend : xpnet.Backend, optional
+        The backend the block computes on. A GPU device changes nothing (and imports no
+        threadpoolctl); a library's own CPU pool (torch's intra-op threads) is limited to
+        the same count, unless its count was changed since xpnet last left it (an
+        explicit ``torch.set_num_threads``, which then decides).
 
     Yields
     ------
     int or None
         The thread count in force inside the block; None when the user's environment
-        decides it and nothing was changed.
+        decides it, or the device is no CPU, and nothing was changed.
 
     Examples
     --------
     >>> with blas_threads(2 * 100 * 784 * 50):  # the chapter's first-layer matmul
     ...     pass
     """
+    if backend is not None and not backend.on_cpu:
+        yield None
+        return
     n = choose_blas_threads(flops_per_call)
     if n is None:
         yield None
         return
-    ctl = _controller()
-    current = max((lib.num_threads for lib in ctl.lib_controllers), default=n)
-    if n >= current:
+    pool = backend.intra_op_threads() if backend is not None else None
+    with ExitStack() as stack:
+        in_force = [stack.enter_context(_limit_pool(pool, n))] if pool is not None else []
+        ctl = _controller()
+        current = None if ctl is None else max((lib.num_threads for lib in ctl.lib_controllers),
+                                               default=None)  # fmt: skip
+        if current is not None and n < current:
+            stack.enter_context(ctl.limit(limits=n))
+            current = n
+        in_force += [current] if current is not None else []
+        yield min(in_force, default=n)
+
+
+@contextmanager
+def _limit_pool(pool: tuple[Any, Any], n: int) -> Iterator[int]:
+    """Limit a library's own pool, given as ``(get, set)``, to ``n`` threads for a block."""
+    get, set_ = pool
+    current = get()
+    if _POOL_LEFT.setdefault(set_, current) != current:
+        _POOL_OWNED.add(set_)
+    if set_ in _POOL_OWNED or n >= current:  # its owner's choice, or already low enough
         yield current
         return
-    with ctl.limit(limits=n):
+    set_(n)
+    _POOL_LEFT[set_] = n  # a nested block finds what this one set
+    try:
         yield n
+    finally:
+        set_(current)
+        _POOL_LEFT[set_] = current
 
 
 def limit_blas_threads(threads: int = 1) -> Any:
@@ -203,7 +248,7 @@ def limit_blas_threads(threads: int = 1) -> Any:
     Returns
     -------
     threadpoolctl.ThreadpoolLimiter or None
+        None also without threadpoolctl.
     """
-    if user_chose_threads():
-        return None
-    return _controller().limit(limits=threads)
+    ctl = None if user_chose_threads() else _controller()
+    return None if ctl is None else ctl.limit(limits=threads)

@@ -50,7 +50,7 @@ def batch_blocks(
 
     Parameters
     ----------
-    x : array (N, D)
+    x : array (N, D) or (N, C, H, W)
         The inputs on the device, any dtype (``uint8`` pixels stay bytes until here).
     t : array (N, C)
         One-hot targets on the device.
@@ -75,7 +75,7 @@ def batch_blocks(
         r = xp.reshape(rows[start : start + n, ...], (-1,))
         xb = xp.take(x, r, axis=0)
         xb = xp.astype(xb, dtype) if xb.dtype != dtype else xb
-        xb = xp.reshape(xb, (n, *shape, int(x.shape[1])))
+        xb = xp.reshape(xb, (n, *shape, *(int(v) for v in x.shape[1:])))
         tb = xp.reshape(xp.take(t, r, axis=0), (n, *shape, int(t.shape[1])))
         for i in range(n):
             yield xb[i, ...], tb[i, ...]
@@ -88,7 +88,7 @@ def steps_per_block(
     as many as fit ``max_bytes`` with the batches in ``dtype``, their targets, and the
     gathered copy before the cast when ``x`` is of another dtype."""
     xp = array_namespace(x)
-    row = int(x.shape[1]) * (
+    row = math.prod(int(v) for v in x.shape[1:]) * (
         itemsize(dtype, xp) + (itemsize(x.dtype, xp) if x.dtype != dtype else 0)
     )
     per_step = rows * (row + int(t.shape[1]) * itemsize(t.dtype, xp))

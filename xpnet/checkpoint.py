@@ -104,8 +104,9 @@ class Checkpoint:
             raise CheckpointError(
                 f"{where} holds parameters with a model axis; a net needs plain W and b arrays"
             )
-        decay = float(self.meta.get("config", {}).get("weight_decay", 0.0) or 0.0)
+        config = self.meta.get("config")
         try:
+            decay = float(config.get("weight_decay") or 0.0) if isinstance(config, dict) else 0.0
             if self.layers == 2:
                 net = TwoLayerNet(*self.sizes, backend=backend, dtype=dtype,
                                   activation=self.activation, seed=0,
@@ -114,7 +115,7 @@ class Checkpoint:
                 net = MultiLayerNet(self.sizes[0], list(self.sizes[1:-1]), self.sizes[-1],
                                     activation=self.activation, weight_decay_lambda=decay,
                                     backend=backend, dtype=dtype, seed=0)  # fmt: skip
-        except ValueError as exc:  # an activation this version does not know
+        except (ValueError, TypeError) as exc:  # an activation or weight decay it cannot use
             raise CheckpointError(f"{where}: {exc}") from None
         net.params = {k: net.backend.asarray(v, dtype=net.dtype) for k, v in self.params.items()}
         return net

@@ -10,9 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from array_api_compat import device
-
-from ._array import arrays, as_float
+from ._array import arrays, as_float, scalar
 
 __all__ = [
     "identity_function",
@@ -64,8 +62,7 @@ def sigmoid(x: Any, /, *, xp: Any = None) -> Any:
     x = as_float(x, xp)
     cap = math.log(float(xp.finfo(x.dtype).max)) - 1.0  # exp(cap) is finite
     # minimum with a 0-d array, not clip: array-api-compat's clip is several ops.
-    cap = xp.asarray(cap, dtype=x.dtype, device=device(x))
-    return 1.0 / (1.0 + xp.exp(xp.minimum(-x, cap)))
+    return 1.0 / (1.0 + xp.exp(xp.minimum(-x, scalar(cap, x, xp))))
 
 
 def sigmoid_grad(x: Any, /, *, xp: Any = None) -> Any:

@@ -18,6 +18,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
+from ._array import scalar
 from .losses import softmax_cross_entropy_stats
 
 __all__ = ["ACTIVATIONS", "correct_count", "forward", "loss_and_grads", "param_names"]
@@ -43,14 +44,16 @@ def _sigmoid_backprop(y: Any, dy: Any, xp: Any) -> Any:
 
 
 def _relu(x: Any, xp: Any) -> Any:
-    return xp.maximum(x, 0.0)  # NaN propagates, as in the public relu; 1 operation
+    # NaN propagates, as in the public relu; 1 operation. A cached 0-d zero: a Python
+    # 0.0 would become a new device array (a host sync on a GPU) on every call.
+    return xp.maximum(x, scalar(0.0, x, xp))
 
 
 def _relu_backprop(y: Any, dy: Any, xp: Any) -> Any:
     """``dy`` where the output is positive, else 0: 2 operations (the public
     :func:`~xpnet.relu_grad` also carries NaN through, which backprop need not: a NaN loss
     stops training)."""
-    return xp.where(y > 0, dy, 0.0)
+    return xp.where(y > 0, dy, scalar(0.0, dy, xp))
 
 
 #: Hidden activations, and backprop through them from their own outputs (backprop keeps

@@ -79,7 +79,11 @@ class Optimizer:
     def update(self, params: dict[str, Any], grads: dict[str, Any]) -> None:
         """One step: update ``params`` from ``grads`` (same keys and shapes), in place."""
         first = next(iter(params.values()))
-        xp = array_namespace(first)
+        try:
+            xp = array_namespace(first)
+        except TypeError:  # Python numbers, as the book's optimizer_compare_naive.py passes
+            first = _numbers_as_numpy(params)
+            xp = array_namespace(first)
         if self._dev_hyper is None:
             self._dev_hyper = {k: hyper_on_device(v, first) for k, v in self.hyper.items()}
         self.iter += 1
@@ -88,7 +92,10 @@ class Optimizer:
             for slot in self.SLOTS:
                 if key not in self.state[slot]:
                     self.state[slot][key] = xp.zeros_like(params[key])
-            self._step(key, params, grads[key], self._dev_hyper, in_place, xp)
+            g = grads[key]
+            if type(g) is not type(params[key]):  # a NumPy or Python scalar, a host array
+                g = _like(g, params[key], xp)
+            self._step(key, params, g, self._dev_hyper, in_place, xp)
 
     def _step(self, key, params, g, hp, in_place, xp) -> None:  # pragma: no cover
         raise NotImplementedError
@@ -143,6 +150,29 @@ class Optimizer:
                 self.state[slot][key] = xp.asarray(  # a copy: updates must not reach `state`
                     np.array(host, copy=True), dtype=p.dtype, device=device_of(first)
                 )
+
+
+def _numbers_as_numpy(params: dict[str, Any]) -> Any:
+    """Python numbers in ``params`` become NumPy float64 scalars; return the first value.
+
+    NumPy scalars are immutable, so each update replaces them with new ones, as the
+    book's own optimizers do: a history list of earlier values stays as it was.
+    """
+    for key, v in params.items():
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            params[key] = np.float64(v)
+    return next(iter(params.values()))
+
+
+def _like(g: Any, p: Any, xp: Any) -> Any:
+    """A gradient as an array of its parameter's namespace, device and dtype."""
+    if hasattr(g, "__array_namespace__") and array_namespace(g) is xp:
+        return g
+    if not hasattr(g, "__array_namespace__") or isinstance(g, np.generic | np.ndarray):
+        g = np.asarray(g)  # scalars; NumPy arrays move to p's device below
+    else:
+        g = to_numpy(g)
+    return xp.asarray(g, dtype=p.dtype, device=device_of(p))
 
 
 def _add(d: dict[str, Any], key: str, value: Any, in_place: bool) -> None:

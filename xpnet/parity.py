@@ -21,6 +21,7 @@ from .losses import cross_entropy_error, mean_squared_error, softmax_cross_entro
 from .nets import PARAM_NAMES, MultiLayerNet, TwoLayerNet
 from .numerical import PrecisionWarning, numerical_diff, numerical_gradient
 from .optimizers import OPTIMIZERS, get_optimizer
+from .parity_layers import LAYER_CHECKS
 from .testing import numerical_atol, tolerance
 from .training import train
 
@@ -263,6 +264,7 @@ CHECKS: dict[str, Check] = {
         _numerical_check(_deep, rows=2), float64_only=True, numerical=True
     ),
     "MultiLayerNet training[300 steps, adam]": Check(_deep_training_check, training=True),
+    **{name: Check(fn, **flags) for name, (fn, flags) in LAYER_CHECKS.items()},
 }
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "plot_tangent",
     "plot_training_curves",
     "show",
+    "smooth_curve",
 ]
 
 #: The one-line error raised when matplotlib is not installed.
@@ -330,3 +331,15 @@ def plot_training_curves(history: Any, *, ax: Axes | Sequence[Axes] | None = Non
         loss_ax.set_xlabel("iteration")
         loss_ax.set_ylabel("loss")
     return fig
+
+
+def smooth_curve(x: Any) -> np.ndarray:
+    """The book's loss smoothing: an 11-point Kaiser window (beta 2), same length."""
+    x = np.asarray(x, dtype=np.float64)
+    window = 11
+    if x.size < window:
+        return x
+    s = np.r_[x[window - 1 : 0 : -1], x, x[-1:-window:-1]]
+    w = np.kaiser(window, 2)
+    y = np.convolve(w / w.sum(), s, mode="valid")
+    return y[5 : len(y) - 5]

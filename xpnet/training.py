@@ -7,8 +7,6 @@ read back once per epoch, together with the train and test accuracies.
 
 from __future__ import annotations
 
-import math
-import numbers
 import time
 import warnings
 from collections.abc import Callable
@@ -19,8 +17,10 @@ import numpy as np
 from array_api_compat import array_namespace, is_writeable_array
 
 from ._array import labels_of, one_hot
+from ._checks import check_labels, check_run_args
 from ._progress import progress as progress_bar
 from ._threads import blas_threads
+from ._warmup import warm_up
 from .backends import to_numpy
 from .batches import batch_blocks, batch_chunks
 from .evaluation import set_totals
@@ -72,6 +72,9 @@ class TrainHistory:
         The step (0-based) after which each evaluation ran.
     loop_seconds : float
         Wall time of the loop, evaluations included, device synchronized at the end.
+    warmup_seconds : float
+        Wall time of the untimed first step and evaluation chunk on backends that compile
+        kernels (see :mod:`xpnet._warmup`); 0 elsewhere.
     diverged : bool
         The loss became NaN/inf or ran far above where it started.
     input_scale : float or None
@@ -93,6 +96,7 @@ class TrainHistory:
     test_acc: list[float] = field(default_factory=list)
     eval_steps: list[int] = field(default_factory=list)
     loop_seconds: float = 0.0
+    warmup_seconds: float = 0.0
     diverged: bool = False
     input_scale: float | None = None
     val_acc: list[float] = field(default_factory=list)
@@ -124,6 +128,7 @@ def train(
     history: TrainHistory | None = None,
     validation: float | None = None,
     patience: int | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> TrainHistory:
     """Mini-batch training as in the chapter's train_neuralnet.py.
 
@@ -164,6 +169,9 @@ def train(
         ``eval_interval``; net and optimizer restored to where it stopped): training
         resumes at step ``len(history.loss)``, draws the same batches an uninterrupted
         run would, and extends ``history``.
+    stop : callable, optional
+        Asked after every step; True ends the run there, its history and parameters those
+        of that step (resumable with ``history``).
     validation : float, optional
         Hold out this fraction of the training rows (:func:`xpnet.validation.split_validation`,
         the same rows for every run) and evaluate on them at every evaluation
@@ -260,6 +268,9 @@ def train(
         optimizer.update(net.params, grads)
         return loss
 
+    if b.warms_up and gradient == "backprop":  # a numerical step is thousands of passes
+        history.warmup_seconds += warm_up(b, net, optimizer, one_step, lambda rows: batch_blocks(
+            x_dev, t_hot, rows, net.dtype), x_dev, t_dev, batch_size, scale)  # fmt: skip
     bar = progress_bar(total=iters, initial=start_step, disable=not progress, unit="step",
                        desc="train")  # fmt: skip
     start = time.perf_counter()
@@ -268,9 +279,9 @@ def train(
         for first, idx_host in batch_chunks(seed, n_train, batch_size, interval, iters,
                                             start_step):  # fmt: skip
             batches = batch_blocks(x_dev, t_hot, b.asarray(idx_host), net.dtype)
-            # BLAS threads decided per epoch by what else the machine is doing: every core
+            # CPU threads decided per epoch by what else the machine is doing: every core
             # when it is idle, one when another process competes (see xpnet._threads)
-            with blas_threads():
+            with blas_threads(backend=b):
                 for i, (xb, tb) in enumerate(batches):
                     step = first + i
                     pending.append(one_step(xb, tb))
@@ -291,8 +302,10 @@ def train(
                             on_epoch(history)
                         if history.stopped_step is not None:
                             break
-            bar.update(step + 1 - first)
-            if history.stopped_step is not None:
+                    if stop is not None and stop():
+                        break
+            bar.update(i + 1)
+            if history.stopped_step is not None or (stop is not None and stop()):
                 break
         _read_losses(history, pending)
         if best is not None:  # the best evaluation's state is what the run hands over
@@ -374,10 +387,12 @@ def _read_losses(history: TrainHistory, pending: list[Any]) -> None:
     if bad.size:
         where = first + int(bad[0])
         history.diverged = True
-        raise TrainingDivergedError(
-            f"loss became {values[bad[0]]} at step {where}; "
-            "the learning rate is probably too large: try a smaller lr"
-        )
+        hint = (  # step 0's loss comes before any update: the learning rate played no part
+            "before any update, so not the learning rate: the initial weights are too "
+            "large (a smaller weight_init_std)" if where == 0
+            else "the learning rate is probably too large: try a smaller lr"
+        )  # fmt: skip
+        raise TrainingDivergedError(f"loss became {values[bad[0]]} at step {where}; {hint}")
 
 
 def _accuracy(net: Any, x: Any, t: Any, scale: float | None) -> float:
@@ -399,40 +414,3 @@ def _postfix(h: TrainHistory) -> str:
 def _host(x: Any) -> np.ndarray:
     """Every device->host read of the loop goes through here (tests count them)."""
     return to_numpy(x)
-
-
-def check_run_args(x_train: Any, t_train: Any, x_test: Any, t_test: Any, *, iters: int,
-                   batch_size: int, lr: float | None = None) -> None:  # fmt: skip
-    """What :func:`train` and a sweep check before any work; ``lr`` None: each config
-    brings its own, checked with it."""
-    if int(iters) != iters or iters < 1:
-        raise ValueError(f"iters must be a positive integer, got {iters!r}")
-    if int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if lr is not None and not (isinstance(lr, numbers.Real) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
-    if int(x_train.shape[0]) == 0:
-        raise ValueError("the training set is empty")
-    if int(x_train.shape[0]) != int(t_train.shape[0]):
-        raise ValueError(f"x_train has {x_train.shape[0]} rows but t_train has {t_train.shape[0]}")
-    if (x_test is None) != (t_test is None):
-        raise ValueError("give both x_test and t_test, or neither")
-    if x_test is not None and int(x_test.shape[0]) != int(t_test.shape[0]):
-        raise ValueError(f"x_test has {x_test.shape[0]} rows but t_test has {t_test.shape[0]}")
-
-
-def check_labels(t: Any, name: str, classes: int) -> None:
-    """Labels outside 0..C-1 would become all-zero one-hot rows and a silently wrong loss.
-
-    Checked once, before the loop (a single read-back when the labels are on a device).
-    """
-    if t.ndim != 1:
-        return
-    host = to_numpy(t)
-    if not np.issubdtype(host.dtype, np.integer):
-        raise ValueError(f"{name} must hold integer class labels, got dtype {host.dtype}")
-    if host.size and (host.min() < 0 or host.max() >= classes):
-        raise ValueError(
-            f"{name} has labels from {host.min()} to {host.max()}, but the net has "
-            f"{classes} outputs: labels must be 0..{classes - 1}"
-        )

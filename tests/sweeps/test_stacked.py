@@ -10,6 +10,7 @@ import xpnet
 from xpnet import sweeps as sweep_module
 from xpnet.sweeps import grid, sweep
 from xpnet.testing import tolerance
+from xpnet.validation import split_validation
 
 
 def test_every_member_equals_its_own_train_run(backend, data):
@@ -125,3 +126,88 @@ def test_cut_keeps_the_chosen_rows_with_their_optimizer_state(data):
     np.testing.assert_array_equal(np.ravel(group.optimizer.hyper["lr"]), [0.01, 0.001])
     group.cut([0, 2], step=24)  # every row kept: nothing to cut
     assert group.members == [0, 2] and group.records[2].stopped_at is None
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+def test_no_tensor_is_built_from_a_python_scalar_inside_a_stacked_step(data, activation):
+    """As for train(): a stack's steps and evaluations build no tensor from a number, also
+    with per-member hyperparameters, weight decay and a frozen member."""
+    pytest.importorskip("torch")
+    from _torch_count import scalar_tensors
+
+    b = xpnet.get_backend("torch", "cpu", "float64")
+    dev = sweep_module.device_data(*data, backend=b)
+    configs = [{"lr": lr, "activation": activation, "weight_decay": 1e-3, "hidden_sizes": [8, 8],
+                "optimizer": "momentum"} for lr in (0.1, 0.2, 0.3)]  # fmt: skip
+
+    def run():
+        group = sweep_module.StackedGroup(configs, dev, iters=6, batch_size=20, eval_interval=3)
+        group.freeze([1])
+        return group.train()
+
+    run()
+    with scalar_tensors() as built:
+        records = run()
+    assert built == [] and [r.history.eval_steps for r in records] == [[0, 3, 5], [], [0, 3, 5]]
+    # validation, early stopping and handing the parameters over build none either
+    x, t, x_val, t_val = split_validation(data[0], data[1], 0.25)
+    held = sweep_module.device_data(x, t, data[2], data[3], backend=b, x_val=x_val, t_val=t_val)
+
+    def run_held():
+        group = sweep_module.StackedGroup(configs, held, iters=9, batch_size=20, eval_interval=1,
+                                          patience=1, keep_params=True)  # fmt: skip
+        return group.train()
+
+    run_held()
+    with scalar_tensors() as built:
+        records = run_held()
+    assert built == [] and all(r.history.stopped_step is not None for r in records)
+
+
+@pytest.mark.skip_backends(
+    "jax", "array_api_strict:device1", reason="XLA arrays have no strides; one strict device"
+)
+def test_contiguous_stacked_weights_give_the_same_records(backend, data, monkeypatch):
+    """The layout CuPy stores layers 2.. in (C-contiguous), forced on a CPU backend: the
+    same losses and accuracies as the default layout, shared-batch and per-seed stacks,
+    and parking on the host and cutting the stack keep each layout."""
+    from xpnet.backends._registry import SPECS
+
+    configs = grid(lr=[0.3, 1.0], seed=[0, 1], hidden_sizes=[[8, 6]], optimizer=["momentum"])
+
+    def run(contiguous):
+        monkeypatch.setattr(SPECS[backend.name], "contiguous_stacked_weights", contiguous)
+        dev = sweep_module.device_data(*data, backend=backend)
+        group = sweep_module.StackedGroup(configs, dev, **KW)
+        layouts = _layouts(group.params, backend)
+        group.train_to(12)
+        group.park()  # to the host and back, as between halving rungs
+        group.cut([0, 3], 12)
+        records = group.train()
+        return records, layouts, _layouts(group.params, backend)
+
+    plain, contiguous = run(False), run(True)
+    assert plain[1] == plain[2] == {"W1": False, "W2": False, "W3": False}
+    assert contiguous[1] == contiguous[2] == {"W1": False, "W2": True, "W3": True}
+    for a, b in zip(plain[0], contiguous[0], strict=True):
+        assert a.stopped_at == b.stopped_at
+        assert a.history.loss == b.history.loss
+        assert a.history.train_acc == b.history.train_acc
+
+
+def _layouts(params, backend):
+    """Per weight: C-contiguous (True) or model axis second (False), from the strides."""
+    out = {}
+    for name, w in params.items():
+        if name[0] == "W":
+            host = np.asarray(backend.to_numpy(w)) if backend.name != "numpy" else w
+            strides = _strides(w, host)
+            out[name] = strides[0] > strides[1]
+    return out
+
+
+def _strides(w, host):
+    stride = getattr(w, "stride", None)  # torch: element strides
+    if callable(stride):
+        return stride()
+    return getattr(w, "strides", host.strides)

@@ -15,7 +15,7 @@ stays cheap on machines that have CuPy or PyTorch installed but no GPU.
 from __future__ import annotations
 
 from ._core import Backend, canonical_device, dtype_name, get_backend, to_numpy
-from ._registry import BACKENDS, SPECS, is_out_of_memory
+from ._registry import BACKENDS, SPECS, is_out_of_memory, namespace_spec
 from ._spec import DTYPES, BackendError
 
 __all__ = [
@@ -28,5 +28,6 @@ __all__ = [
     "dtype_name",
     "get_backend",
     "is_out_of_memory",
+    "namespace_spec",
     "to_numpy",
 ]

@@ -81,6 +81,26 @@ class Backend:
         not say."""
         return SPECS[self.name].free_memory(self.xp, self.device)
 
+    @property
+    def contiguous_stacked_weights(self) -> bool:
+        """True when stacked weights of layers 2.. are stored C-contiguous (CuPy)."""
+        return SPECS[self.name].contiguous_stacked_weights
+
+    @property
+    def on_cpu(self) -> bool:
+        """True when the device is the host CPU (BLAS and CPU thread pools apply)."""
+        return SPECS[self.name].on_cpu(self.device)
+
+    @property
+    def warms_up(self) -> bool:
+        """True when training runs one untimed step first (kernels compile on first use)."""
+        return SPECS[self.name].warms_up(self.device)
+
+    def intra_op_threads(self) -> Any:
+        """The library's own CPU thread pool as ``(get, set)``, or None (see
+        :func:`xpnet._threads.blas_threads`)."""
+        return SPECS[self.name].intra_op_threads(self.device)
+
     def asarray(self, x: Any, dtype: Any = None) -> Any:
         """Return ``x`` as an array of this backend, on its device.
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
+from importlib import metadata
 from types import ModuleType
 from typing import Any
 
@@ -18,6 +21,15 @@ class CuPy(Spec):
     extras = ("cuda12", "cuda13")
     install_note = " (match your CUDA version)"
     valid_devices = ("cuda", "cuda:0")
+    native_vecdot = False  # array-api-compat's fallback: one 1 x C @ C x 1 GEMM per row
+    contiguous_stacked_weights = True  # cupy.matmul copies non-contiguous batches
+    compiles_kernels = True  # NVRTC, 0.2-0.3 s per new kernel
+
+    @property
+    def toolkit_hint(self) -> str:  # type: ignore[override]
+        wheel = next((d for d in _WHEELS if _installed(d)), None)
+        ctk = f"pip install '{wheel}[ctk]'" if wheel else "pip install 'cupy-cuda13x[ctk]'"
+        return f"{ctk} (CUDA's headers and NVRTC as wheels), or install the CUDA Toolkit"
 
     def canonical_device(self, device: str | None) -> str:
         d = self.cuda_or_cpu(device, cpu=False)
@@ -35,8 +47,12 @@ class CuPy(Spec):
         cupy = self.import_library()
         import array_api_compat.cupy as xp
 
-        probe_gpu(self.name, lambda: float(cupy.ones(8, dtype=cupy.float32).sum()))
+        plain_reductions()  # first: the probe's own sum would compile CUB's headers
+        probe_gpu(self, lambda: float(cupy.ones(8, dtype=cupy.float32).sum()))
         return xp, cupy.cuda.Device(0)
+
+    def on_cpu(self, dev: Any) -> bool:
+        return False
 
     def owns(self, x: Any) -> bool:
         return array_api_compat.is_cupy_array(x)
@@ -78,3 +94,32 @@ class CuPy(Spec):
         runtime = sys.modules.get("cupy_backends.cuda.api.runtime")
         error = getattr(runtime, "CUDARuntimeError", None)
         return error is not None and isinstance(exc, error) and "MemoryAllocation" in str(exc)
+
+
+#: CuPy's wheels, newest CUDA first.
+_WHEELS = ("cupy-cuda13x", "cupy-cuda12x", "cupy-cuda11x")
+
+
+def _installed(dist: str) -> bool:
+    try:
+        metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def plain_reductions() -> None:
+    """Turn CuPy's CUB block reductions off, unless ``CUPY_ACCELERATORS`` says otherwise.
+
+    With CUB on (CuPy's default) every new reduction kernel (sum, max, argmax,
+    count_nonzero per shape class) compiles CUB's headers, 3-4 s each; CuPy's own
+    reduction kernels compile in 0.2-0.3 s and are as fast for the nets' small reductions.
+    Process-wide, as CuPy's setting is; the routines' precompiled CUB stays on.
+    """
+    if "CUPY_ACCELERATORS" in os.environ:  # the user's choice
+        return
+    try:
+        accelerator = importlib.import_module("cupy._core._accelerator")
+        accelerator.set_reduction_accelerators([])
+    except (ImportError, AttributeError):  # another CuPy layout: leave its defaults
+        pass

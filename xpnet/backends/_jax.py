@@ -18,6 +18,7 @@ class Jax(Spec):
     valid_devices = ("cpu", "cuda", "cuda:N")
     float64_hint = " or enable it with JAX_ENABLE_X64=1"
     mutable_arrays = False
+    compiles_kernels = True  # XLA compiles every operation for each new shape
 
     def canonical_device(self, device: str | None) -> str:
         return self.cuda_or_cpu(device, cpu=True)
@@ -47,6 +48,9 @@ class Jax(Spec):
 
     def label(self, dev: Any) -> str:
         return "cpu" if dev.platform == "cpu" else f"cuda:{dev.id}"
+
+    def on_cpu(self, dev: Any) -> bool:
+        return dev.platform == "cpu"
 
     def synchronize(self, xp: ModuleType, dev: Any) -> None:
         # JAX has no global barrier; waiting on a fresh array orders after prior work

@@ -6,6 +6,9 @@ dispatch (NumPy first: the cheapest test and the most common array).
 
 from __future__ import annotations
 
+import functools
+from types import ModuleType
+
 from ._array_api_strict import ArrayApiStrict
 from ._cupy import CuPy
 from ._jax import Jax
@@ -13,7 +16,7 @@ from ._numpy import NumPy
 from ._spec import BackendError, Spec
 from ._torch import Torch
 
-__all__ = ["BACKENDS", "SPECS", "is_out_of_memory", "normal_name", "spec_for"]
+__all__ = ["BACKENDS", "SPECS", "is_out_of_memory", "namespace_spec", "normal_name", "spec_for"]
 
 SPECS: dict[str, Spec] = {
     s.name: s
@@ -57,3 +60,17 @@ def is_out_of_memory(exc: BaseException) -> bool:
     if isinstance(exc, MemoryError):
         return True
     return any(spec.is_out_of_memory(exc) for spec in SPECS.values())
+
+
+#: The flags of a namespace no spec owns (a duck array library): the defaults.
+_GENERIC = Spec()
+
+
+@functools.cache
+def namespace_spec(xp: ModuleType) -> Spec:
+    """The spec of an array namespace, for its capability flags (math code asks them).
+
+    Cached per namespace; a namespace of no known library gets the defaults of
+    :class:`Spec`.
+    """
+    return next((s for s in SPECS.values() if s.owns_namespace(xp)), _GENERIC)

@@ -21,6 +21,7 @@ __all__ = [
     "host_available_bytes",
     "namespace_or_none",
     "probe_gpu",
+    "probe_message",
 ]
 
 #: Floating dtypes a Backend can use, by name.
@@ -45,6 +46,17 @@ class Spec:
         than float32), so a float16 training run should be refused.
     ``mutable_arrays``
         Arrays support in-place updates (``x[i] = v``); JAX arrays are immutable.
+    ``native_vecdot``
+        ``vecdot`` is one kernel. Where it is not (CuPy: array-api-compat falls back to a
+        batched 1 x C @ C x 1 product per row), the cross-entropy's row dot is
+        ``sum(t * s)`` instead; both give equal numbers for one-hot targets.
+    ``contiguous_stacked_weights``
+        The weights of layers 2.. of stacked models are stored C-contiguous (K, D_in,
+        D_out): the library's batched matmul copies operands of other layouts on every
+        call (CuPy). Elsewhere they are stored model axis second, as the first layer.
+    ``compiles_kernels``
+        The library compiles (or loads) kernels on first use, seconds in all, so
+        :func:`xpnet.train` runs one untimed step first (see :meth:`warms_up`).
     """
 
     name: ClassVar[str]
@@ -55,6 +67,11 @@ class Spec:
     float64_hint: ClassVar[str] = ""
     slow_float16: ClassVar[bool] = False
     mutable_arrays: ClassVar[bool] = True
+    native_vecdot: ClassVar[bool] = True
+    contiguous_stacked_weights: ClassVar[bool] = False
+    compiles_kernels: ClassVar[bool] = False
+    #: How to install CUDA headers and NVRTC, where the library compiles with them.
+    toolkit_hint: ClassVar[str] = ""
 
     def canonical_device(self, device: str | None) -> str:
         """The one spelling of ``device`` (``None`` is the library's default device)."""
@@ -82,6 +99,24 @@ class Spec:
 
     def float_dtypes(self, xp: ModuleType, dev: Any) -> tuple[str, ...]:
         return DTYPES
+
+    def owns_namespace(self, xp: ModuleType) -> bool:
+        """Whether ``xp`` is this library's array namespace (or array-api-compat's wrapper)."""
+        check = getattr(array_api_compat, f"is_{self.name}_namespace", None)
+        return check is not None and check(xp)
+
+    def on_cpu(self, dev: Any) -> bool:
+        """Whether ``dev`` computes on the host CPU (so BLAS and thread pools matter)."""
+        return True
+
+    def warms_up(self, dev: Any) -> bool:
+        """Whether training on ``dev`` should run one untimed step first."""
+        return self.compiles_kernels
+
+    def intra_op_threads(self, dev: Any) -> Any:
+        """The library's own CPU thread pool on ``dev`` as a ``(get, set)`` pair, or None
+        (its BLAS is governed through threadpoolctl, or it has no CPU pool)."""
+        return None
 
     def set_tf32(self, on: bool) -> None:
         """Set the library's process-wide float32-matmul precision (no-op on CPU libraries)."""
@@ -133,16 +168,42 @@ class Spec:
         return f"cuda:{int(idx or 0)}"
 
 
-def probe_gpu(backend: str, allocate: Any) -> None:
-    """Allocate and compute on the GPU: an import that works proves nothing."""
+#: Words of a failure to compile or to find the CUDA compiler library (lower case).
+_TOOLKIT_WORDS = ("nvrtc", "cannot open source file", "cuda_fp16.h", "compileexception",
+                  "cuda_path", "include file")  # fmt: skip
+
+
+def probe_gpu(spec: Spec, allocate: Any) -> None:
+    """Allocate and compute on the GPU: an import that works proves nothing.
+
+    The message names the cause found: CUDA headers or NVRTC missing (the library's
+    :attr:`Spec.toolkit_hint`), the GPU out of memory, else no usable driver or GPU.
+    """
     try:
         allocate()
-    except Exception as exc:  # every CUDA failure mode looks different; report all alike
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BackendError(
-            f"backend {backend!r} has no usable GPU ({first}); "
-            "check nvidia-smi and the CUDA driver, or use XPNET_BACKEND=numpy"
-        ) from None
+    except Exception as exc:  # every CUDA failure mode looks different: classified here
+        raise BackendError(probe_message(spec, exc)) from None
+
+
+def probe_message(spec: Spec, exc: BaseException) -> str:
+    """The one-line message of a failed GPU probe (see :func:`probe_gpu`)."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    said = f"{type(exc).__name__} {text}".lower()
+    if spec.toolkit_hint and any(w in said for w in _TOOLKIT_WORDS):
+        return (
+            f"backend {spec.name!r} cannot compile its GPU kernels: CUDA headers or NVRTC "
+            f"are missing ({first}); {spec.toolkit_hint}"
+        )
+    if isinstance(exc, MemoryError) or spec.is_out_of_memory(exc) or "out of memory" in said:
+        return (
+            f"backend {spec.name!r}: the GPU is out of memory ({first}); see nvidia-smi for "
+            "the processes that hold it, or use XPNET_BACKEND=numpy"
+        )
+    return (
+        f"backend {spec.name!r} has no usable GPU ({first}); "
+        "check nvidia-smi and the CUDA driver, or use XPNET_BACKEND=numpy"
+    )
 
 
 def host_available_bytes() -> int | None:

@@ -34,8 +34,24 @@ class Torch(Spec):
             )
         dev = torch.device(device)
         self.check_index(dev.index, torch.cuda.device_count())
-        probe_gpu(self.name, lambda: torch.ones(8, device=dev).sum().item())
+        probe_gpu(self, lambda: torch.ones(8, device=dev).sum().item())
         return xp, dev
+
+    def on_cpu(self, dev: Any) -> bool:
+        return dev.type == "cpu"
+
+    def warms_up(self, dev: Any) -> bool:
+        # CUDA loads each kernel's module lazily and cuBLAS picks its algorithms on the
+        # first call of each shape; the CPU has nothing to load.
+        return dev.type == "cuda"
+
+    def intra_op_threads(self, dev: Any) -> Any:
+        if dev.type != "cpu":
+            return None
+        import torch
+
+        # torch's matmuls run on its own intra-op pool, not on a BLAS threadpoolctl sees
+        return torch.get_num_threads, torch.set_num_threads
 
     def check_index(self, index: int, count: int) -> None:
         """torch honours ``device=``, so any GPU torch sees is usable; others are refused."""

@@ -4,6 +4,7 @@ of saved weights; errors and exits as every command (:mod:`xpnet.cli.framework`)
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from ..backends import BackendError, get_backend
 from ..checkpoint import CheckpointError, load_checkpoint
-from ..data import DataError
+from ..data import DATASETS, DataError
 from ..nets import EVAL_CHUNK
 from ..scaling import input_scale
 from .framework import (
@@ -52,6 +53,10 @@ def _evaluate(args: argparse.Namespace, run: CliRun) -> None:
             hint = f" (write one with: xpnet-train --save {args.weights})"
         raise UsageError(f"{exc}{hint}") from None
     trained_on = ckpt.meta.get("dataset")
+    if trained_on is not None and trained_on not in DATASETS:  # an edited or foreign file
+        run.line("warning", f"{args.weights} names data set {json.dumps(trained_on)}, "
+                 "which this version does not know; give --dataset")  # fmt: skip
+        trained_on = None
     dataset = args.dataset or trained_on or "mnist"
     if args.dataset and trained_on and args.dataset != trained_on:
         run.line("warning", f"{args.weights} was trained on {trained_on}, "
@@ -68,6 +73,13 @@ def _evaluate(args: argparse.Namespace, run: CliRun) -> None:
             f"{args.weights}: input size is {net.sizes[0]}, but "
             f"{data.name} images have {x_test.shape[1]} pixels"
         )
+    classes = net.sizes[-1]
+    labels = np.asarray(data.t_test, dtype=np.int64)
+    if labels.size and classes <= labels.max():
+        raise UsageError(
+            f"{args.weights}: its output layer has {classes} units, but {data.name} has "
+            f"labels up to {labels.max()}; it was not trained on this data set"
+        )
     run.stage = "while evaluating"
     scale = input_scale(x_test)  # raw pixels are scaled as train() scales them
     pred = np.concatenate(
@@ -78,11 +90,15 @@ def _evaluate(args: argparse.Namespace, run: CliRun) -> None:
             for i in range(0, len(x_test), EVAL_CHUNK)
         ]
     )
-    print(format_report(pred, np.asarray(data.t_test, dtype=np.int64), dataset=data.name))
+    print(format_report(pred, labels, dataset=data.name, classes=classes))
 
 
 def format_report(pred: np.ndarray, labels: np.ndarray, *, dataset: str, classes: int = 10) -> str:
-    """Test accuracy, per-class accuracy and the confusion matrix as text."""
+    """Test accuracy, per-class accuracy and the confusion matrix as text.
+
+    ``classes``: the net's outputs, at least the largest label + 1 (a net may predict
+    classes the test set does not hold; they get rows of 0 images).
+    """
     confusion = np.bincount(labels * classes + pred, minlength=classes * classes)
     confusion = confusion.reshape(classes, classes)
     per_class = np.diag(confusion) / np.maximum(confusion.sum(axis=1), 1)

@@ -2,9 +2,10 @@
 
 Every user error ends in one line on stderr and an exit status: 2 for a bad flag value or
 output path (found before any work starts), 1 for what can only fail later (data, memory, a
-full disk, a diverged run), 130 for Ctrl-C. Library warnings become ``prog: warning: ...``
-lines. Library parameter names in either (``lr=100``) are written as the command's flags
-(``--lr 100``). Every output file is written atomically: a reader never sees half of one.
+full disk, a diverged run, an output not written), 130 for Ctrl-C, 143 for SIGTERM.
+Library warnings become ``prog: warning: ...`` lines. Library parameter names in either
+(``lr=100``) are written as the command's flags (``--lr 100``). Every output file is
+written atomically: a reader never sees half of one.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ import os
 import re
 import sys
 import tempfile
-import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -26,7 +26,8 @@ from .._files import atomic_write
 from .._progress import write
 from ..backends import BACKENDS, DTYPES, is_out_of_memory
 from ..data import DATASETS, DataSet, load_data
-from ..training import DivergenceWarning
+from .signals import exit_status, sigterm_interrupts
+from .terminal import guarded_stdout, printing_warnings
 
 __all__ = [
     "EXIT_FAILURE",
@@ -40,6 +41,7 @@ __all__ = [
     "cli_errors",
     "describe",
     "figure_format",
+    "finite_float",
     "load",
     "byte_size",
     "fraction",
@@ -87,6 +89,10 @@ class CliRun:
         many configs a results file holds.
     memory_hint : str
         What to do when memory runs out.
+    failed : list of str
+        Outputs that could not be written; the command ends with a line naming them, exit 1.
+    resources : contextlib.ExitStack
+        Held until the command ends, however it ends (a folder's lock).
     """
 
     def __init__(self, prog: str, parser: argparse.ArgumentParser | None = None) -> None:
@@ -95,6 +101,8 @@ class CliRun:
         self.written: list[str] = []
         self.kept: Callable[[], str] | None = None
         self.memory_hint = "use smaller sizes or free memory"
+        self.failed: list[str] = []
+        self.resources = ExitStack()
         names = sorted(_parameter_names(parser), key=len, reverse=True)
         self._names = (
             re.compile(rf"(?<![\w/.-])({'|'.join(names)})(?:(=)|(?![\w/.-]))") if names else None
@@ -113,7 +121,8 @@ class CliRun:
     def done(self) -> str:
         if self.kept is not None:
             return self.kept()
-        return "wrote " + ", ".join(self.written) if self.written else "nothing written"
+        wrote = "wrote " + ", ".join(self.written) if self.written else "nothing written"
+        return "; ".join([*self.failed, wrote])
 
     def line(self, kind: str, message: str) -> None:
         """Print ``prog: kind: message`` on stderr, above a progress bar if one is running."""
@@ -184,21 +193,30 @@ def run_command(
 def cli_errors(prog: str, parser: argparse.ArgumentParser | None = None) -> Iterator[CliRun]:
     """Turn Ctrl-C, bad flags, running out of memory and OS errors into one line and a status.
 
-    Ctrl-C: ``interrupted: stopped <stage>; nothing written`` (or what was), exit 130.
+    Ctrl-C: ``interrupted: stopped <stage>; nothing written`` (or what was), exit 130;
+    SIGTERM the same, exit 143. Outputs that failed (:attr:`CliRun.failed`): exit 1.
     :class:`UsageError`: exit 2. Memory: the cause and :attr:`CliRun.memory_hint`, exit 1.
     ``OSError`` (a full disk, a vanished folder): the file and the system's reason, exit 1.
     Everything else passes through. Warnings are lines too (:func:`printing_warnings`).
     With ``parser``, messages name its flags.
     """
     run = CliRun(prog, parser)
+    broken = "standard output closed early (Broken pipe), the rest of it dropped"
     try:
-        with printing_warnings(run):
+        with (
+            run.resources,
+            sigterm_interrupts(),
+            printing_warnings(run),
+            guarded_stdout(lambda: run.failed.append(broken)),
+        ):
             yield run
-    except KeyboardInterrupt:
+        if run.failed:
+            run.fail(run.done())
+    except KeyboardInterrupt as exc:
         where = f" {run.stage}" if run.stage else ""
         print(file=sys.stderr)  # end a progress bar's line
         run.line("interrupted", f"stopped{where}; {run.done()}")
-        raise SystemExit(EXIT_INTERRUPTED) from None
+        raise SystemExit(exit_status(exc)) from None
     except UsageError as exc:
         run.fail(str(exc), EXIT_USAGE)
     except Exception as exc:
@@ -223,24 +241,6 @@ def run_cli(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
         return wrapper
 
     return decorate
-
-
-@contextmanager
-def printing_warnings(run: CliRun) -> Iterator[None]:
-    """Show library warnings as ``prog: warning: ...`` lines, in the command's flag wording."""
-
-    def show(message, category, filename, lineno, file=None, line=None) -> None:
-        first, *rest = run.wording(str(message)).splitlines() or [""]
-        run.line("warning", first)
-        for text in rest:
-            write(text, file=sys.stderr)
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("default", category=UserWarning)
-        warnings.filterwarnings("default", category=RuntimeWarning)
-        warnings.filterwarnings("always", category=DivergenceWarning)
-        warnings.showwarning = show
-        yield
 
 
 # ------------------------------------------------------------------------- the parser
@@ -334,6 +334,7 @@ def _bytes(text: str) -> int | None:
 
 
 byte_size = _flag_type(_bytes, lambda v: v >= 1, "a number of bytes such as 512M or 8G")
+finite_float = _flag_type(float, math.isfinite, "a finite number")
 
 
 def _add_backend_flags(p: argparse.ArgumentParser) -> None:
@@ -417,13 +418,16 @@ def figure_format(flag: str, path: Path | None) -> str | None:
     return fmt
 
 
-def write_output(run: CliRun, path: Path, writer: Callable[[Path], Any]) -> None:
-    """Write one output (atomically, by ``writer``); a failure is one line and exit 1."""
+def write_output(run: CliRun, path: Path, writer: Callable[[Path], Any]) -> bool:
+    """Write one output (atomically, by ``writer``); True if it was. A failure does not stop
+    the others: it goes to :attr:`CliRun.failed` (one line at the end, exit 1)."""
     try:
         writer(path)
     except OSError as exc:
-        run.fail(f"cannot write {path} ({exc.strerror or exc}); {run.done()}")
+        run.failed.append(f"cannot write {path} ({exc.strerror or exc})")
+        return False
     run.written.append(str(path))
+    return True
 
 
 def write_text(run: CliRun, path: Path, text: str) -> None:

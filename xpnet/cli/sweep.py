@@ -29,12 +29,21 @@ from .framework import (
     CommandParser,
     UsageError,
     byte_size,
-    check_output,
     fraction,
     load,
     positive_int,
     run_command,
     write_text,
+)
+from .locking import lock_folder
+from .outputs import check_outputs
+from .sweep_checks import (
+    OUT_FILES,
+    check_disk_room,
+    check_grid_size,
+    check_model_size,
+    open_results,
+    unique_configs,
 )
 from .sweep_figures import save_sweep_figures
 from .sweep_outputs import BestKeeper, run_namer
@@ -193,6 +202,9 @@ def _parser() -> CommandParser:
         p.add_argument(
             f"--dask-tls-{part}", type=Path, metavar="FILE", help=f"TLS {part} file for --dask"
         )
+    p.add_argument(
+        "--wait", action="store_true", help="if another run uses --out, wait for it to end"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -271,8 +283,12 @@ def _sweep(args: argparse.Namespace, run: CliRun) -> None:
         if args.patience is not None and args.validation is None:
             raise UsageError("--patience counts evaluations without validation improvement: "
                              "give --validation too (e.g. --validation 0.2)")  # fmt: skip
-        configs = build_configs(args)
-        keys = [config_key(c) for c in configs]  # checks every value
+        # the grid of one seed checks every value; its size is known before the whole is built
+        one_seed = build_configs(argparse.Namespace(**{**vars(args), "seeds": 1}))
+        for c in one_seed:
+            config_key(c)
+        check_grid_size(len(one_seed) * args.seeds, args)
+        configs, keys = unique_configs(run, build_configs(args))
         log = None
         if args.log_dir is not None:
             from ..sweeps.logs import TensorBoardLog
@@ -285,8 +301,11 @@ def _sweep(args: argparse.Namespace, run: CliRun) -> None:
             args.out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UsageError(f"--out {args.out}: {exc.strerror}") from None
-        check_output("--out", args.out / "summary.csv")
+        lock_folder(run, args.out, wait=args.wait)
+        open_results(run, args.out / "results.jsonl")
+        check_outputs([("--out", args.out / name) for name in OUT_FILES])
         backend = get_backend(args.backend, args.device, args.dtype)
+        check_model_size(configs, args, backend)
     results_path = args.out / "results.jsonl"
     with run.failures(DataError):
         data = load(args, run, args.dataset)
@@ -316,6 +335,7 @@ def _sweep(args: argparse.Namespace, run: CliRun) -> None:
             best.add(rec)
 
     todo = [i for i, k in enumerate(keys) if k not in done]
+    check_disk_room(len(todo), args, results_path)
     print(
         f"{run.prog}: {len(configs)} configs, {len(configs) - len(todo)} already in "
         f"{results_path}, {len(todo)} to train on {backend.name} {backend.dtype_name}"
@@ -363,7 +383,8 @@ def _sweep(args: argparse.Namespace, run: CliRun) -> None:
         best.write(run, args.out, records, _checkpoint_meta(args, data))
     if log is not None:
         run.written.append(str(args.log_dir))
-    print(f"{run.prog}: {run.done()}")
+    if not run.failed:  # else the error line at the end says it
+        print(f"{run.prog}: {run.done()}")
 
 
 def _checkpoint_meta(args: argparse.Namespace, data: Any) -> dict[str, Any]:

@@ -10,10 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from ..plots import smooth_curve
 from .framework import CliRun, save_figure
 from .sweep_results import cell, plain, varying
 
-__all__ = ["plot_heatmap", "plot_loss_curves", "save_sweep_figures", "smooth_curve"]
+__all__ = ["plot_heatmap", "plot_loss_curves", "save_sweep_figures"]
 
 
 def save_sweep_figures(
@@ -45,18 +46,6 @@ def save_sweep_figures(
         paths.append(out / "heatmap.png")
         save_figure(run, plot_heatmap(rows, *keys), paths[-1])
     return paths
-
-
-def smooth_curve(x: Any) -> np.ndarray:
-    """The book's loss smoothing: an 11-point Kaiser window (beta 2), same length."""
-    x = np.asarray(x, dtype=np.float64)
-    window = 11
-    if x.size < window:
-        return x
-    s = np.r_[x[window - 1 : 0 : -1], x, x[-1:-window:-1]]
-    w = np.kaiser(window, 2)
-    y = np.convolve(w / w.sum(), s, mode="valid")
-    return y[5 : len(y) - 5]
 
 
 def _label(config: dict[str, Any], keys: list[str]) -> str:

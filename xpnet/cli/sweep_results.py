@@ -10,6 +10,7 @@ else by final test accuracy.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -22,13 +23,16 @@ from .._files import atomic_write
 from ..sweeps import SweepRecord, config_key, normalize
 from ..sweeps.ranking import final_scores
 from .framework import UsageError
+from .history import history_from_dict, is_int
 
 __all__ = [
     "append_result",
     "cell",
     "check_run_setting",
     "plain",
+    "parse_record",
     "read_results",
+    "scan_results",
     "summarize",
     "summary_csv",
     "table",
@@ -66,27 +70,73 @@ def check_run_setting(path: Path, setting: dict[str, Any]) -> None:
 
 
 def read_results(path: Path) -> dict[str, SweepRecord]:
-    """Finished configs in ``results.jsonl`` by :func:`config_key`; a torn last line (a
-    killed write) is ignored."""
+    """Finished configs in ``results.jsonl`` by :func:`config_key`; lines that are not
+    records (see :func:`scan_results`) are skipped."""
+    return scan_results(path)[0]
+
+
+def scan_results(path: Path) -> tuple[dict[str, SweepRecord], list[str]]:
+    """The records of ``results.jsonl`` by :func:`config_key`, and a note for each line
+    that is not one (``line 3: not UTF-8``). A last line without its newline (a write cut
+    short) is neither: :func:`xpnet.cli.sweep_checks.open_results` repairs it."""
     out: dict[str, SweepRecord] = {}
+    notes: list[str] = []
     if not path.is_file():
-        return out
-    for line in path.read_text().splitlines():
+        return out, notes
+    for number, raw in enumerate(path.read_bytes().split(b"\n")[:-1], start=1):
         try:
-            rec = SweepRecord.from_dict(json.loads(line))
-        except (json.JSONDecodeError, KeyError, TypeError):
+            rec = parse_record(raw)
+        except ValueError as exc:
+            notes.append(f"line {number}: {exc}")
             continue
         out[config_key(rec.config)] = rec
-    return out
+    return out, notes
+
+
+def parse_record(raw: bytes) -> SweepRecord:
+    """One line of ``results.jsonl`` as a record; a ValueError says what is wrong."""
+    try:
+        d = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc.msg})") from None
+    if not isinstance(d, dict) or not isinstance(d.get("config"), dict):
+        raise ValueError("not a record (an object with a config)")
+    history = history_from_dict(d.get("history"))
+    wrong = [] if isinstance(d.get("diverged"), bool) else ["diverged"]
+    wrong += [] if d.get("stopped_at") is None or is_int(d["stopped_at"]) else ["stopped_at"]
+    if wrong:
+        raise ValueError(f"wrong types in {', '.join(wrong)}")
+    rec = SweepRecord(dict(d["config"]), history, d["diverged"], d.get("stopped_at"))
+    try:
+        config_key(rec.config)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"its config is not one this version trains ({exc})") from None
+    return rec
 
 
 def append_result(path: Path, record: SweepRecord) -> None:
-    """One line per record in one ``write`` to an ``O_APPEND`` file, then fsync."""
-    line = json.dumps(plain(record.as_dict()), allow_nan=True) + "\n"
+    """One line per record in one ``write`` to an ``O_APPEND`` file, then fsync.
+
+    A write cut short (a full disk) is taken back, so the file never ends in part of a
+    line, and raised as the ``OSError`` it is.
+    """
+    line = (json.dumps(plain(record.as_dict()), allow_nan=True) + "\n").encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
     try:
-        os.write(fd, line.encode())
-        os.fsync(fd)
+        size = os.fstat(fd).st_size
+        try:
+            rest = memoryview(line)
+            while rest:  # a short write is finished by the next, or that one fails
+                n = os.write(fd, rest)
+                if n == 0:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+                rest = rest[n:]
+            os.fsync(fd)
+        except OSError as exc:
+            os.ftruncate(fd, size)
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
     finally:
         os.close(fd)
 

@@ -9,25 +9,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 from .._progress import write
 from ..backends import SPECS, Backend, BackendError, get_backend
-from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..checkpoint import CheckpointError, save_checkpoint
 from ..data import DataError
 from ..nets import ACTIVATIONS, INIT_GAINS, MultiLayerNet, TwoLayerNet
 from ..optimizers import OPTIMIZERS, get_optimizer
 from ..scaling import input_scale
-from ..training import GRADIENT_MODES, TrainHistory, TrainingDivergedError, train
+from ..training import GRADIENT_MODES, TrainingDivergedError, train
 from ..validation import history_through
 from .framework import (
     CliRun,
     CommandParser,
     UsageError,
-    check_output,
     figure_format,
     fraction,
     load,
@@ -40,6 +39,10 @@ from .framework import (
     write_output,
     write_text,
 )
+from .outputs import check_outputs
+from .resume import Resumed, given_flags, read_resume
+from .signals import deferred_interrupts
+from .sweep_checks import physical_memory
 
 __all__ = ["train_main"]
 
@@ -48,9 +51,8 @@ def _check_memory(hidden_size: int, input_size: int = 784, classes: int = 10) ->
     """Refuse a net whose initial weights alone exceed this machine's memory."""
     # the host RNG draws float64 weights, then the backend holds its own copy
     need = (input_size + 1 + classes) * hidden_size * (8 + 8)
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # not POSIX: rely on MemoryError later
+    total = physical_memory()
+    if total is None:  # not POSIX: rely on MemoryError later
         return
     if need > total:
         raise UsageError(
@@ -161,14 +163,21 @@ def _train_parser() -> argparse.ArgumentParser:
 def train_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``xpnet-train``; returns 0 or exits with one line on stderr."""
     hint = "use a smaller --hidden-size or --batch-size, or free memory"
-    return run_command(_train_parser(), argv, _train, memory_hint=hint)
+    return run_command(
+        _train_parser(),
+        argv,
+        lambda args, run: _train(args, run, given_flags(_train_parser, argv)),
+        memory_hint=hint,
+    )
 
 
-def _train(args: argparse.Namespace, run: CliRun) -> None:
+def _train(args: argparse.Namespace, run: CliRun, given: set[str]) -> None:
     with run.usage_errors(BackendError):
-        for flag in ("--metrics-out", "--plot", "--save"):
-            check_output(flag, getattr(args, flag[2:].replace("-", "_")))
+        outputs = {"--metrics-out": args.metrics_out, "--plot": args.plot, "--save": args.save}
+        check_outputs(outputs, inputs={"--resume": args.resume},
+                      may_replace=[("--save", "--resume")])  # fmt: skip
         plot_format = figure_format("--plot", args.plot)
+        resumed = read_resume(args, given, _train_parser())
         _check_memory(args.hidden_size)
         if args.patience is not None and args.validation is None and args.resume is None:
             raise UsageError("--patience counts evaluations without validation improvement: "
@@ -176,17 +185,23 @@ def _train(args: argparse.Namespace, run: CliRun) -> None:
         backend = get_backend(args.backend, args.device, args.dtype)
         _check_float16(backend)
     with run.failures(DataError, TrainingDivergedError, CheckpointError):
-        _run_training(args, backend, run, plot_format)
+        _run_training(args, backend, run, plot_format, resumed)
 
 
 def _run_training(
-    args: argparse.Namespace, backend: Backend, run: CliRun, plot_format: str | None
+    args: argparse.Namespace,
+    backend: Backend,
+    run: CliRun,
+    plot_format: str | None,
+    resumed: Resumed | None,
 ) -> None:
     data = load(args, run, args.dataset)
     x_train = data.x_train.reshape(len(data.x_train), -1)
     x_test = data.x_test.reshape(len(data.x_test), -1)
     run.stage = "while building the net"
-    net, optimizer, history = _net_and_optimizer(args, backend, x_train.shape[1], data)
+    net, optimizer, history = _net_and_optimizer(args, backend, x_train.shape[1], data, resumed)
+    if history is not None:
+        write(f"{run.prog}: resumed from step {len(history.loss)} of {args.iters} ({args.resume})")
     run.stage = f"at step 1 of {args.iters}"
     if not args.quiet:
         slow_start = (
@@ -207,13 +222,17 @@ def _run_training(
         elif not args.quiet:
             write(f"train acc, test acc | {h.train_acc[-1]:.4f}, {h.test_acc[-1]:.4f}")
 
-    history = train(
-        net, x_train, data.t_train, x_test, data.t_test,
-        iters=args.iters, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-        gradient=args.gradient, progress=not args.quiet, on_epoch=on_epoch,
-        optimizer=optimizer, history=history, eval_interval=args.eval_interval,
-        validation=args.validation, patience=args.patience,
-    )  # fmt: skip
+    # with --save, Ctrl-C and SIGTERM end the run after a whole step, which is then saved
+    with deferred_interrupts() if args.save is not None else nullcontext() as interrupts:
+        history = train(
+            net, x_train, data.t_train, x_test, data.t_test,
+            iters=args.iters, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+            gradient=args.gradient, progress=not args.quiet, on_epoch=on_epoch,
+            optimizer=optimizer, history=history, eval_interval=args.eval_interval,
+            validation=args.validation, patience=args.patience, stop=interrupts,
+        )  # fmt: skip
+    if interrupts is not None and interrupts():
+        _save_interrupted(args, run, net, optimizer, history, data, interrupts)
     run.stage = f"after all {args.iters} steps"
     final_val = None
     if args.validation is not None:  # the handed-over evaluation's scores
@@ -239,27 +258,9 @@ def _run_training(
         f"loss {final_loss:.4f}, loop {history.loop_seconds:.2f} s ({sps:,.0f} samples/s)",
         flush=True,
     )
-    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    config = _config(args)
     if args.save is not None:
-        # with early stopping the net holds the best evaluation's state: the history
-        # through it goes with it, so --resume goes on from there
-        saved = history if history.best_step is None else history_through(
-            history, history.best_step)  # fmt: skip
-        meta = {
-            "dataset": data.name,
-            "data_fingerprint": data.fingerprint,
-            "data_source": data.source,
-            "config": config,
-            "step": len(saved.loss),
-            "seed": args.seed,
-            "history": saved.as_dict(),
-        }
-        state = optimizer.state_dict()
-        write_output(
-            run,
-            args.save,
-            lambda path: save_checkpoint(path, net, optimizer_state=state, meta=meta),
-        )
+        _save(args, run, net, optimizer, history, data)
     if args.metrics_out is not None:
         metrics = {
             "config": config,
@@ -289,61 +290,73 @@ def _run_training(
         save_figure(run, plot_training_curves(history), args.plot, plot_format)
 
 
-#: Flags a resumed run takes from its checkpoint (everything that decides the numbers).
-_RESUMED = (
-    "batch_size",
-    "lr",
-    "hidden_size",
-    "hidden_sizes",
-    "activation",
-    "gradient",
-    "seed",
-    "weight_init_std",
-    "weight_decay",
-    "optimizer",
-    "momentum",
-    "beta1",
-    "beta2",
-    "decay_rate",
-    "eval_interval",
-    "dataset",
-    "validation",
-    "patience",
-)
+def _config(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
 
 
-def _net_and_optimizer(args: argparse.Namespace, backend: Backend, input_size: int, data: Any):
+def _save(args, run, net, optimizer, history, data, **extra: Any) -> bool:
+    """Write the ``--save`` checkpoint of the run so far (``len(history.loss)`` steps; with
+    early stopping the net holds the best evaluation's state, and the history through it
+    goes with it, so --resume goes on from there)."""
+    if history.best_step is not None:
+        history = history_through(history, history.best_step)
+    meta = {
+        "dataset": data.name,
+        "data_fingerprint": data.fingerprint,
+        "data_source": data.source,
+        "config": _config(args),
+        "step": len(history.loss),
+        "seed": args.seed,
+        "history": history.as_dict(),
+        **extra,
+    }
+    state = optimizer.state_dict()
+    return write_output(
+        run, args.save, lambda path: save_checkpoint(path, net, optimizer_state=state, meta=meta)
+    )
+
+
+def _save_interrupted(args, run, net, optimizer, history, data, interrupts) -> None:
+    """Save the last whole step of an interrupted run, then stop as the interrupt asked."""
+    steps = len(history.loss)
+    run.stage = f"after step {steps} of {args.iters}"
+    if steps and _save(args, run, net, optimizer, history, data, interrupted=True):
+        run.kept = lambda: (
+            f"wrote {args.save} (continue with --resume {args.save} --iters {args.iters})"
+        )
+    interrupts.resume_raising()
+
+
+def _net_and_optimizer(
+    args: argparse.Namespace, backend: Backend, input_size: int, data: Any, resumed: Any
+):
     """The net, optimizer and history to train: new, or restored with --resume."""
     args.eval_interval = None
-    if args.resume is not None:
-        ckpt = load_checkpoint(args.resume)
-        config = ckpt.meta.get("config", {})
-        missing = [k for k in ("optimizer", "seed") if k not in config]
-        if missing or "history" not in ckpt.meta:
-            raise UsageError(
-                f"--resume {args.resume}: not a checkpoint of a run saved with --save "
-                "by this version (no optimizer state or history)"
-            )
+    if resumed is not None:
+        ckpt, where = resumed.ckpt, f"--resume {args.resume}"
         if ckpt.meta.get("data_fingerprint") not in (None, data.fingerprint):
             raise UsageError(
-                f"--resume {args.resume}: it was trained on other data "
+                f"{where}: it was trained on other data "
                 f"({ckpt.meta.get('dataset')}); give the same --dataset/--data-dir"
             )
-        for k in _RESUMED:
-            if k in config:
-                value = config[k]
-                setattr(args, k, tuple(value) if k == "hidden_sizes" and value else value)
-        history = TrainHistory(**ckpt.meta["history"])
+        if ckpt.sizes[0] != input_size:
+            raise UsageError(
+                f"{where}: its input layer has {ckpt.sizes[0]} units, but {data.name} "
+                f"images have {input_size} pixels"
+            )
+        history = resumed.history
         if len(history.loss) >= args.iters:
             raise UsageError(
-                f"--resume {args.resume}: it already ran {len(history.loss)} "
-                f"steps; give --iters above that"
+                f"{where}: it already ran {len(history.loss)} steps; give --iters above that"
             )
         net = ckpt.to_net(backend=backend)
         optimizer = _optimizer(args)
-        optimizer.load_state_dict(ckpt.optimizer_state, net.params)
+        try:
+            optimizer.load_state_dict(ckpt.optimizer_state, net.params)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"{where}: {exc}") from None
         # None: an epoch of the rows it trained on, as the saved run counted it
-        args.eval_interval = config.get("eval_interval")
+        args.eval_interval = ckpt.meta["config"].get("eval_interval")
         return net, optimizer, history
     if args.hidden_sizes and len(args.hidden_sizes) > 1:
         net = MultiLayerNet(input_size, list(args.hidden_sizes), 10, activation=args.activation,

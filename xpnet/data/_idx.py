@@ -7,6 +7,7 @@ import os
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,8 +25,18 @@ class DataError(ValueError):
     """A data file is missing, unreadable or not what its name says."""
 
 
+#: The most deflate can expand: a gzip file of n bytes holds at most ~1032 n bytes.
+MAX_GZIP_RATIO = 1032
+_CHUNK = 1 << 20
+
+
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     """Read one uint8 IDX file (gzip-compressed if its name ends in ``.gz``).
+
+    The header is read first; the data are then decompressed straight into an array of
+    the size it declares, a chunk at a time, so a file whose content is longer than its
+    header says is refused after one byte too many, and one whose header claims more
+    than its size can hold is refused before anything is allocated.
 
     Parameters
     ----------
@@ -44,28 +55,56 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
         does not match its header.
     """
     path = Path(path)
+    fresh = "replace it with a fresh copy"
     try:
         with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as fh:
-            data = fh.read()
+            head = fh.read(4)
+            if len(head) < 4 or head[:3] != b"\x00\x00\x08" or head[3] == 0:
+                magic = int.from_bytes(head, "big")
+                raise DataError(
+                    f"{path}: bad magic number {magic} (expected 2051 for images, 2049 for "
+                    f"labels); this is not an MNIST-format file, {fresh}"
+                )
+            ndim = head[3]
+            dims = fh.read(4 * ndim)
+            shape = tuple(int.from_bytes(dims[4 * i : 4 * i + 4], "big") for i in range(ndim))
+            offset = 4 + 4 * ndim
+            size = int(np.prod(shape, dtype=np.int64)) if len(dims) == 4 * ndim else -1
+            _check_declared(path, fh, shape, offset, size)
+            out = np.empty(size, dtype=np.uint8)
+            got = 0
+            while got < size:
+                n = fh.readinto(memoryview(out)[got : got + _CHUNK])
+                if not n:
+                    break
+                got += n
+            extra = len(fh.read(1)) if got == size else 0
     except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
-        raise DataError(f"{path}: cannot be read ({exc}); replace it with a fresh copy") from exc
-    if len(data) < 4 or data[:3] != b"\x00\x00\x08" or data[3] == 0:
-        magic = int.from_bytes(data[:4], "big")
+        raise DataError(f"{path}: cannot be read ({exc}); {fresh}") from exc
+    if got != size or extra:
+        length = f"{offset + got} bytes" if not extra else f"more than {offset + size} bytes"
         raise DataError(
-            f"{path}: bad magic number {magic} (expected 2051 for images, 2049 for labels); "
-            "this is not an MNIST-format file, replace it with a fresh copy"
+            f"{path}: {length} but its header (shape {shape}) implies {offset + size}; "
+            f"the file is truncated or corrupt, {fresh}"
         )
-    ndim = data[3]
-    offset = 4 + 4 * ndim
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = offset + int(np.prod(shape, dtype=np.int64))
-    if len(data) != expected:
+    return out.reshape(shape)
+
+
+def _check_declared(path: Path, fh: Any, shape: tuple, offset: int, size: int) -> None:
+    """Refuse a header whose size the file cannot hold, before allocating it."""
+    stored = os.fstat(fh.fileno()).st_size if hasattr(fh, "fileno") else None
+    if size < 0:
+        raise DataError(f"{path}: its header is cut short; the file is truncated or corrupt")
+    if stored is None:
+        return
+    gz = path.suffix == ".gz"
+    most = stored * MAX_GZIP_RATIO if gz else stored - offset
+    if size > most:
+        held = f"a {stored:,}-byte gzip file holds at most {most:,}" if gz else f"{stored:,} bytes"
         raise DataError(
-            f"{path}: {len(data)} bytes but its header (shape {shape}) implies {expected}; "
-            "the file is truncated or corrupt, replace it with a fresh copy"
+            f"{path}: its header (shape {shape}) implies {offset + size:,} bytes, but "
+            f"{held}; the file is truncated or corrupt, replace it with a fresh copy"
         )
-    # copy: np.frombuffer over bytes is read-only, and callers may modify the arrays
-    return np.frombuffer(data, np.uint8, offset=offset).reshape(shape).copy()
 
 
 def _read_split(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -39,12 +39,13 @@ def host_copy(arrays: dict[str, Any]) -> dict[str, np.ndarray]:
 
 def to_device(host: dict[str, np.ndarray], backend: Backend, dtype: Any) -> dict[str, Any]:
     """Parked arrays back on ``backend``'s device in the layout :func:`stack_params` gives
-    them: ``Wi`` model axis second in memory (a view of a (D, K, H) array), so the
-    shared-batch matmul meets the same memory as before the stack was parked."""
+    them: ``Wi`` model axis second in memory (a view of a (D, K, H) array) where
+    :func:`model_axis_second` says so, so the matmuls meet the same memory as before the
+    stack was parked."""
     xp = backend.xp
     out = {}
     for n, a in host.items():
-        if n[0] == "W" and a.ndim == 3:
+        if n[0] == "W" and a.ndim == 3 and model_axis_second(n, backend):
             inner = np.ascontiguousarray(np.transpose(a, (1, 0, 2)))
             out[n] = xp.permute_dims(backend.asarray(inner, dtype=dtype), (1, 0, 2))
         else:
@@ -57,7 +58,8 @@ def stack_params(hosts: list[dict[str, Any]], like: Backend, dtype: Any) -> dict
 
     ``Wi`` becomes (K, D_in, D_out) stored model axis second (a transposed view of a
     (D_in, K, D_out) array), so a batch shared by all K meets it in one matrix product;
-    ``bi`` becomes (K, 1, D_out).
+    on a backend with ``contiguous_stacked_weights`` (CuPy) the weights of layers 2..
+    are C-contiguous instead. ``bi`` becomes (K, 1, D_out).
     """
     stacked = {}
     for name in hosts[0]:
@@ -75,11 +77,17 @@ def per_model(values: list[float], like: Any, b: Backend) -> Any:
     return b.asarray(np.asarray(values, dtype=np.float64).reshape(-1, 1, 1), dtype=like.dtype)
 
 
-def take_models(name: str, a: Any, index: Any, xp: Any) -> Any:
-    """The models ``index`` of a stacked array: ``Wi`` (K, D, H) kept model axis second in
-    memory, as :func:`stack_params` lays it out (the shared-batch matmul reads it without a
+def model_axis_second(name: str, b: Backend) -> bool:
+    """Whether stacked weight ``name`` is stored model axis second (see :func:`stack_params`)."""
+    return name == "W1" or not b.contiguous_stacked_weights
+
+
+def take_models(name: str, a: Any, index: Any, b: Backend) -> Any:
+    """The models ``index`` of a stacked array: ``Wi`` (K, D, H) kept in the layout of
+    :func:`stack_params` (model axis second: the shared-batch matmul reads it without a
     copy); anything else (K, ...) along its first axis."""
-    if name[0] == "W":
+    xp = b.xp
+    if name[0] == "W" and model_axis_second(name, b):
         return xp.permute_dims(xp.take(xp.permute_dims(a, (1, 0, 2)), index, axis=1), (1, 0, 2))
     return xp.take(a, index, axis=0)
 

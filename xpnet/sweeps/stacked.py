@@ -259,7 +259,7 @@ class StackedGroup:
         with (
             warnings.catch_warnings(),
             np.errstate(over="ignore", invalid="ignore"),
-            blas_threads(flops),
+            blas_threads(flops, self.backend),
         ):
             # a diverging member may overflow before it is frozen; the others are unaffected
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -331,14 +331,14 @@ class StackedGroup:
             self.done = True
             return
         index = self.backend.asarray(np.asarray(rows, dtype=np.int64))
-        xp = self.xp
-        self.params = {n: take_models(n, v, index, xp) for n, v in self.params.items()}
-        self.saved = {n: take_models(n, v, index, xp) for n, v in self.saved.items()}
+        xp, b = self.xp, self.backend
+        self.params = {n: take_models(n, v, index, b) for n, v in self.params.items()}
+        self.saved = {n: take_models(n, v, index, b) for n, v in self.saved.items()}
         for slot in self.optimizer.state.values():  # the step counter (Adam's t) is shared
             for n in slot:
-                slot[n] = take_models(n, slot[n], index, xp)
+                slot[n] = take_models(n, slot[n], index, b)
         if self.best is not None:
-            self._map_best(lambda a: {n: take_models(n, v, index, xp) for n, v in a.items()})
+            self._map_best(lambda a: {n: take_models(n, v, index, b) for n, v in a.items()})
         if self.stopper is not None:
             self.stopper.take(rows)
         for h in self.opt_cls.HYPER:  # through the optimizer's setter: it drops its device copy
@@ -431,10 +431,10 @@ class StackedGroup:
         self.best["slots"] = {s: f(a) for s, a in self.best["slots"].items()}
 
     def _row_mask(self, rows: Sequence[int]) -> Any:
-        """(K, 1, 1) of the stack's dtype: 1 on ``rows``, 0 elsewhere (``where``'s mask)."""
-        mask = np.zeros(len(self.members))
-        mask[np.asarray(rows, dtype=np.int64)] = 1.0
-        return self.backend.asarray(mask.reshape(-1, 1, 1), dtype=self.dtype) > 0
+        """(K, 1, 1) booleans: True on ``rows`` (``where``'s mask)."""
+        mask = np.zeros(len(self.members), dtype=bool)
+        mask[np.asarray(rows, dtype=np.int64)] = True
+        return self.backend.asarray(mask.reshape(-1, 1, 1))
 
     def _totals(self, params: dict[str, Any], x: Any, labels: Any, *, loss: bool = False) -> Any:
         """Correct rows per model over a whole set (and the summed loss), read back."""

@@ -1,0 +1,1 @@
+"""The book's ``common`` package, answered by xpnet (see :mod:`xpnet.book.finder`)."""
