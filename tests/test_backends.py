@@ -550,6 +550,16 @@ def test_session_limit_and_restore(blas):
     assert set(_blas_threads()) == {2}
 
 
+def test_free_memory_is_reported_where_the_arrays_live(backend):
+    free, on_host = backend.free_memory_bytes()
+    gpu = str(backend.device_name).startswith(("cuda", "gpu"))
+    assert on_host is not gpu
+    if on_host:
+        assert free > 2**20
+    else:  # a GPU library may not say
+        assert free is None or free > 2**20
+
+
 # --- CuPy opened without CuPy: a fake module records what xpnet asks of it ---------------
 
 
@@ -676,13 +686,3 @@ def test_capabilities_of_cpu_backends():
     assert (get, set_) == (torch.get_num_threads, torch.set_num_threads)
     jax = pytest.importorskip("jax")
     assert jax is not None and get_backend("jax", "cpu").warms_up
-
-
-def test_free_memory_is_reported_where_the_arrays_live(backend):
-    free, on_host = backend.free_memory_bytes()
-    gpu = str(backend.device_name).startswith(("cuda", "gpu"))
-    assert on_host is not gpu
-    if on_host:
-        assert free > 2**20
-    else:  # a GPU library may not say
-        assert free is None or free > 2**20

@@ -389,22 +389,6 @@ def test_sweep_script_runs_from_an_uninstalled_checkout(tmp_path):
     assert "xpnet-sweep: warning: no figures: plotting needs matplotlib" in proc.stderr
 
 
-def test_torch_out_of_memory_in_a_sweep_is_one_line(tmp_path, monkeypatch, capsys):
-    """torch's OutOfMemoryError is no MemoryError; the sweep still reports it in one line."""
-    torch = pytest.importorskip("torch")
-
-    def out_of_memory(*args, **kwargs):
-        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
-
-    monkeypatch.setattr(sweep_cli, "sweep", out_of_memory)
-    with pytest.raises(SystemExit) as info:
-        sweep_main([*SMALL, "--lr", "0.1", "--out", str(tmp_path / "o")])
-    assert info.value.code == 1
-    err = capsys.readouterr().err.strip()
-    assert "\n" not in err and err.startswith("xpnet-sweep: error: out of memory while training")
-    assert "(CUDA out of memory. Tried to allocate 20.00 GiB)" in err
-
-
 def test_validation_early_stopping_best_checkpoints_and_logs(tmp_path, capsys):
     pytest.importorskip("tensorboardX")
     from xpnet.checkpoint import load_checkpoint
@@ -447,3 +431,19 @@ def test_validation_early_stopping_best_checkpoints_and_logs(tmp_path, capsys):
     with pytest.raises(SystemExit):
         sweep_main([*SMALL, "--max-stack-bytes", "lots", "--out", str(tmp_path / "o")])
     assert "expected a number of bytes such as 512M" in capsys.readouterr().err
+
+
+def test_torch_out_of_memory_in_a_sweep_is_one_line(tmp_path, monkeypatch, capsys):
+    """torch's OutOfMemoryError is no MemoryError; the sweep still reports it in one line."""
+    torch = pytest.importorskip("torch")
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(sweep_cli, "sweep", out_of_memory)
+    with pytest.raises(SystemExit) as info:
+        sweep_main([*SMALL, "--lr", "0.1", "--out", str(tmp_path / "o")])
+    assert info.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("xpnet-sweep: error: out of memory while training")
+    assert "(CUDA out of memory. Tried to allocate 20.00 GiB)" in err

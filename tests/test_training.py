@@ -351,7 +351,7 @@ def test_torch_cuda_steps_never_wait_for_the_gpu(activation):
     x_dev, t_dev = b.asarray(x), b.asarray(t)
     t_hot = xpnet._array.one_hot(t_dev, 10, net.dtype, b.xp)
     rows = b.asarray(np.random.default_rng(0).integers(0, 400, size=(4, 50)))
-    batches = list(training_module.batch_blocks(x_dev, t_hot, rows, net.dtype))
+    batches = list(batches_module.batch_blocks(x_dev, t_hot, rows, net.dtype))
     dev = sweeps.device_data(x[:300], t[:300], x[300:], t[300:], backend=b)
     configs = [{"lr": lr, "activation": activation, "hidden_sizes": [32, 16],
                 "optimizer": "adam"} for lr in (1e-3, 3e-3)]  # fmt: skip

@@ -116,13 +116,13 @@ def one_hot(labels: Any, num_classes: int, dtype: Any, xp: Any) -> Any:
     return xp.astype(labels[..., None] == classes, dtype)
 
 
-def has_non_finite(x: Any) -> bool:
-    """Whether a floating array holds NaN or inf (never for integers): one read-back."""
-    xp = array_namespace(x)
-    return is_floating(x, xp) and bool(xp.any(~xp.isfinite(x)))
-
-
 def labels_of(t: Any, xp: Any = None) -> Any:
     """Integer labels (N,) of targets given as labels or one-hot rows (N, C)."""
     xp = namespace(t, xp=xp)
     return xp.argmax(t, axis=-1) if t.ndim == 2 else t
+
+
+def has_non_finite(x: Any) -> bool:
+    """Whether a floating array holds NaN or inf (never for integers): one read-back."""
+    xp = array_namespace(x)
+    return is_floating(x, xp) and bool(xp.any(~xp.isfinite(x)))

@@ -6,7 +6,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-from ._array import one_hot
+from ._array import one_hot, scalar
 from .losses import softmax_cross_entropy_stats
 from .mlp import forward
 from .nets import EVAL_CHUNK
@@ -65,6 +65,6 @@ def set_totals(
         correct = c if correct is None else correct + c
         if loss:
             mean, _ = softmax_cross_entropy_stats(logits, one_hot(lc, classes, dtype, xp), xp=xp)
-            part = mean * float(e - s)
+            part = mean * scalar(float(e - s), mean, xp)  # no tensor per call (torch)
             total = part if total is None else total + part
     return correct, total

@@ -15,8 +15,8 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from .backends import to_numpy
+from .batches import batch_chunks
 from .optimizers import get_optimizer
-from .training import batch_chunks
 
 __all__ = ["Trainer", "shuffle_dataset"]
 

@@ -17,6 +17,7 @@ import numpy as np
 from array_api_compat import array_namespace, is_writeable_array
 
 from ._array import labels_of, one_hot
+from ._checks import check_labels, check_run_args
 from ._progress import progress as progress_bar
 from ._threads import blas_threads
 from ._warmup import warm_up
@@ -126,9 +127,9 @@ def train(
     on_epoch: Callable[[TrainHistory], None] | None = None,
     optimizer: Optimizer | None = None,
     history: TrainHistory | None = None,
-    stop: Callable[[], bool] | None = None,
     validation: float | None = None,
     patience: int | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> TrainHistory:
     """Mini-batch training as in the chapter's train_neuralnet.py.
 

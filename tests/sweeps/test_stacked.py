@@ -10,6 +10,7 @@ import xpnet
 from xpnet import sweeps as sweep_module
 from xpnet.sweeps import grid, sweep
 from xpnet.testing import tolerance
+from xpnet.validation import split_validation
 
 
 def test_every_member_equals_its_own_train_run(backend, data):
@@ -148,6 +149,19 @@ def test_no_tensor_is_built_from_a_python_scalar_inside_a_stacked_step(data, act
     with scalar_tensors() as built:
         records = run()
     assert built == [] and [r.history.eval_steps for r in records] == [[0, 3, 5], [], [0, 3, 5]]
+    # validation, early stopping and handing the parameters over build none either
+    x, t, x_val, t_val = split_validation(data[0], data[1], 0.25)
+    held = sweep_module.device_data(x, t, data[2], data[3], backend=b, x_val=x_val, t_val=t_val)
+
+    def run_held():
+        group = sweep_module.StackedGroup(configs, held, iters=9, batch_size=20, eval_interval=1,
+                                          patience=1, keep_params=True)  # fmt: skip
+        return group.train()
+
+    run_held()
+    with scalar_tensors() as built:
+        records = run_held()
+    assert built == [] and all(r.history.stopped_step is not None for r in records)
 
 
 @pytest.mark.skip_backends(
@@ -156,7 +170,7 @@ def test_no_tensor_is_built_from_a_python_scalar_inside_a_stacked_step(data, act
 def test_contiguous_stacked_weights_give_the_same_records(backend, data, monkeypatch):
     """The layout CuPy stores layers 2.. in (C-contiguous), forced on a CPU backend: the
     same losses and accuracies as the default layout, shared-batch and per-seed stacks,
-    and halving (which cuts the stack) keeps each layout."""
+    and parking on the host and cutting the stack keep each layout."""
     from xpnet.backends._registry import SPECS
 
     configs = grid(lr=[0.3, 1.0], seed=[0, 1], hidden_sizes=[[8, 6]], optimizer=["momentum"])
@@ -167,13 +181,10 @@ def test_contiguous_stacked_weights_give_the_same_records(backend, data, monkeyp
         group = sweep_module.StackedGroup(configs, dev, **KW)
         layouts = _layouts(group.params, backend)
         group.train_to(12)
-        group.cut(group.live()[::2], 12)  # a cut, as halving makes between rungs
-        cut = _layouts(group.params, backend)
-        group.park()
-        group.unpark()  # parked on the host and back: the same layout
-        parked = _layouts(group.params, backend)
-        group.train_to(None)
-        return group.records, layouts, cut, parked
+        group.park()  # to the host and back, as between halving rungs
+        group.cut([0, 3], 12)
+        records = group.train()
+        return records, layouts, _layouts(group.params, backend)
 
     plain, contiguous = run(False), run(True)
     assert plain[1] == plain[2] == plain[3] == {"W1": False, "W2": False, "W3": False}

@@ -74,6 +74,13 @@ class Backend:
         """True when arrays support in-place updates (``x[i] = v``); False on JAX."""
         return SPECS[self.name].mutable_arrays
 
+    def free_memory_bytes(self) -> tuple[int | None, bool]:
+        """``(bytes, on_host)``: memory a new allocation on this device can take now (a
+        GPU's free memory with what the library's pool holds unused; else the host's
+        available RAM) and whether it is the host's; bytes None when the library does
+        not say."""
+        return SPECS[self.name].free_memory(self.xp, self.device)
+
     @property
     def contiguous_stacked_weights(self) -> bool:
         """True when stacked weights of layers 2.. are stored C-contiguous (CuPy)."""
@@ -93,13 +100,6 @@ class Backend:
         """The library's own CPU thread pool as ``(get, set)``, or None (see
         :func:`xpnet._threads.blas_threads`)."""
         return SPECS[self.name].intra_op_threads(self.device)
-
-    def free_memory_bytes(self) -> tuple[int | None, bool]:
-        """``(bytes, on_host)``: memory a new allocation on this device can take now (a
-        GPU's free memory with what the library's pool holds unused; else the host's
-        available RAM) and whether it is the host's; bytes None when the library does
-        not say."""
-        return SPECS[self.name].free_memory(self.xp, self.device)
 
     def asarray(self, x: Any, dtype: Any = None) -> Any:
         """Return ``x`` as an array of this backend, on its device.

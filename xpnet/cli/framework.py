@@ -322,7 +322,6 @@ positive_float = _flag_type(
     float, lambda v: math.isfinite(v) and v > 0, "a positive finite number"
 )
 non_negative_float = _flag_type(float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0")
-finite_float = _flag_type(float, math.isfinite, "a finite number")
 fraction = _flag_type(float, lambda v: 0 < v < 1, "a fraction between 0 and 1 (0.2 is a fifth)")
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
@@ -335,6 +334,7 @@ def _bytes(text: str) -> int | None:
 
 
 byte_size = _flag_type(_bytes, lambda v: v >= 1, "a number of bytes such as 512M or 8G")
+finite_float = _flag_type(float, math.isfinite, "a finite number")
 
 
 def _add_backend_flags(p: argparse.ArgumentParser) -> None:

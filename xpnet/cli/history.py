@@ -9,7 +9,7 @@ from ..training import TrainHistory
 
 __all__ = ["history_from_dict"]
 
-_NUMBER_LISTS = ("loss", "train_acc", "test_acc")
+_NUMBER_LISTS = ("loss", "train_acc", "test_acc", "val_acc", "val_loss")
 
 
 def history_from_dict(h: Any) -> TrainHistory:
@@ -22,6 +22,10 @@ def history_from_dict(h: Any) -> TrainHistory:
     wrong += [] if is_number(h.get("loop_seconds", 0.0)) else ["loop_seconds"]
     wrong += [] if h.get("input_scale") is None or is_number(h["input_scale"]) else ["input_scale"]
     wrong += [] if isinstance(h.get("diverged", False), bool) else ["diverged"]
+    steps = ("best_step", "stopped_step")
+    wrong += [k for k in steps if h.get(k) is not None and not is_int(h[k])]
+    final = h.get("final_test_acc")
+    wrong += [] if final is None or is_number(final) else ["final_test_acc"]
     if wrong:
         raise ValueError(f"wrong types in history {', '.join(wrong)}")
     return TrainHistory(**h)

@@ -260,11 +260,7 @@ def _run_training(
     )
     config = _config(args)
     if args.save is not None:
-        # with early stopping the net holds the best evaluation's state: the history
-        # through it goes with it, so --resume goes on from there
-        saved = history if history.best_step is None else history_through(
-            history, history.best_step)  # fmt: skip
-        _save(args, run, net, optimizer, saved, data)
+        _save(args, run, net, optimizer, history, data)
     if args.metrics_out is not None:
         metrics = {
             "config": config,
@@ -299,7 +295,11 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _save(args, run, net, optimizer, history, data, **extra: Any) -> bool:
-    """Write the ``--save`` checkpoint of the run so far (``len(history.loss)`` steps)."""
+    """Write the ``--save`` checkpoint of the run so far (``len(history.loss)`` steps; with
+    early stopping the net holds the best evaluation's state, and the history through it
+    goes with it, so --resume goes on from there)."""
+    if history.best_step is not None:
+        history = history_through(history, history.best_step)
     meta = {
         "dataset": data.name,
         "data_fingerprint": data.fingerprint,

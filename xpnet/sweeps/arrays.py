@@ -39,9 +39,9 @@ def host_copy(arrays: dict[str, Any]) -> dict[str, np.ndarray]:
 
 def to_device(host: dict[str, np.ndarray], backend: Backend, dtype: Any) -> dict[str, Any]:
     """Parked arrays back on ``backend``'s device in the layout :func:`stack_params` gives
-    them: ``Wi`` model axis second in memory (a view of a (D, K, H) array), so the
-    shared-batch matmul meets the same memory as before the stack was parked; on a backend
-    with ``contiguous_stacked_weights`` (CuPy) the weights of layers 2.. C-contiguous."""
+    them: ``Wi`` model axis second in memory (a view of a (D, K, H) array) where
+    :func:`model_axis_second` says so, so the matmuls meet the same memory as before the
+    stack was parked."""
     xp = backend.xp
     out = {}
     for n, a in host.items():

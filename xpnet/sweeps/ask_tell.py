@@ -17,8 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .._array import itemsize
+from .._checks import check_labels, check_run_args
 from ..backends import Backend
-from ..run_checks import check_labels, check_run_args
 from ..validation import check_validation, split_validation
 from .configs import normalize
 from .device import device_data, output_size_of, resolve_backend

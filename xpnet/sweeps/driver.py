@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from .._array import itemsize
+from .._checks import check_labels, check_run_args
 from .._progress import progress as progress_bar
 from ..backends import Backend
-from ..run_checks import check_labels, check_run_args
 from ..validation import check_validation, split_validation
 from .configs import normalize, unit_key
 from .device import DeviceData, device_data, output_size_of, resolve_backend

@@ -331,10 +331,9 @@ class StackedGroup:
             self.done = True
             return
         index = self.backend.asarray(np.asarray(rows, dtype=np.int64))
-        xp = self.xp
-        self.params = {n: take_models(n, v, index, self.backend) for n, v in self.params.items()}
-        self.saved = {n: take_models(n, v, index, self.backend) for n, v in self.saved.items()}
-        b = self.backend
+        xp, b = self.xp, self.backend
+        self.params = {n: take_models(n, v, index, b) for n, v in self.params.items()}
+        self.saved = {n: take_models(n, v, index, b) for n, v in self.saved.items()}
         for slot in self.optimizer.state.values():  # the step counter (Adam's t) is shared
             for n in slot:
                 slot[n] = take_models(n, slot[n], index, b)
@@ -432,10 +431,10 @@ class StackedGroup:
         self.best["slots"] = {s: f(a) for s, a in self.best["slots"].items()}
 
     def _row_mask(self, rows: Sequence[int]) -> Any:
-        """(K, 1, 1) of the stack's dtype: 1 on ``rows``, 0 elsewhere (``where``'s mask)."""
-        mask = np.zeros(len(self.members))
-        mask[np.asarray(rows, dtype=np.int64)] = 1.0
-        return self.backend.asarray(mask.reshape(-1, 1, 1), dtype=self.dtype) > 0
+        """(K, 1, 1) booleans: True on ``rows`` (``where``'s mask)."""
+        mask = np.zeros(len(self.members), dtype=bool)
+        mask[np.asarray(rows, dtype=np.int64)] = True
+        return self.backend.asarray(mask.reshape(-1, 1, 1))
 
     def _totals(self, params: dict[str, Any], x: Any, labels: Any, *, loss: bool = False) -> Any:
         """Correct rows per model over a whole set (and the summed loss), read back."""
