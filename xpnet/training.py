@@ -26,7 +26,6 @@ from .batches import batch_blocks, batch_chunks
 from .evaluation import set_totals
 from .numerical import PrecisionWarning, resolve_step
 from .optimizers import SGD, Optimizer, hyper_on_device
-from .run_checks import check_labels, check_run_args
 from .scaling import input_scale
 from .validation import EarlyStopping, check_validation, restore, snapshot, split_validation
 
