@@ -191,7 +191,7 @@ class _CountStarts(distributed.WorkerPlugin):
         self.folder = folder
 
     def transition(self, key, start, finish, **kwargs):
-        if finish == "executing" and str(key).startswith("xpnet-group"):
+        if finish == "executing" and str(key).startswith("xpnet-stack"):
             Path(self.folder, f"{key}.{os.getpid()}.{time.time_ns()}").touch()
 
 
