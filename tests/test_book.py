@@ -46,7 +46,7 @@ _REFERENCE: dict[str, dict[str, str]] = {}
 
 
 def _numpy_reference(capsys, script):
-    """The numpy run of ``script`` (once per session): other backends must print its numbers."""
+    """The numpy run of ``script`` (once per test run): other backends must print its numbers."""
     if script not in _REFERENCE:
         _REFERENCE[script] = _run(capsys, script, backend="numpy")[0]
     return _REFERENCE[script]

@@ -1,4 +1,4 @@
-"""The sweep tests' data set: one for the whole session, so every module's comparisons
+"""The sweep tests' data set: one for the whole test run, so every module's comparisons
 with single train() runs share the cached runs (keyed by the data set)."""
 
 from __future__ import annotations
