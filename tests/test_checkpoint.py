@@ -103,3 +103,77 @@ def test_written_file_follows_the_umask(tmp_path):
     finally:
         os.umask(previous)
     assert oct(path.stat().st_mode & 0o777) == oct(0o640)
+
+
+# ------------------------------------------------------------------ nets of the book's layers
+TINY_DEEP = {f"conv_param_{i}": {"filter_num": 2, "filter_size": 3, "pad": 2 if i == 4 else 1,
+                                 "stride": 1} for i in range(1, 7)}  # fmt: skip
+
+
+def _tiny_deep(backend, seed=0):
+    return xpnet.DeepConvNet((1, 8, 8), **TINY_DEEP, hidden_size=6, output_size=3,
+                             backend=backend, seed=seed)  # fmt: skip
+
+
+def test_layer_nets_round_trip_with_their_training_state(backend, tmp_path):
+    """A DeepConvNet's dropout generators and a batch-norm net's running statistics travel
+    with the parameters: the loaded net's next training step (new dropout masks) and
+    test-mode scores are the saved net's."""
+    rng = np.random.default_rng(0)
+    x, t = rng.standard_normal((6, 1, 8, 8)), rng.integers(0, 3, 6)
+    deep = _tiny_deep(backend)
+    deep.loss_and_gradient(x, t)  # advance the dropout stream past the constructor's
+    path = save_checkpoint(tmp_path / "deep.npz", deep)
+    ckpt = load_checkpoint(path)
+    assert (ckpt.net_class, ckpt.input_shape, ckpt.output_size) == ("DeepConvNet", (1, 8, 8), 3)
+    again = ckpt.to_net(backend=backend)
+    assert type(again) is xpnet.DeepConvNet and again.config == deep.config
+    for k, v in deep.params.items():
+        np.testing.assert_array_equal(backend.to_numpy(again.params[k]), backend.to_numpy(v))
+    want, got = deep.loss_and_gradient(x, t)[0], again.loss_and_gradient(x, t)[0]
+    assert float(backend.to_numpy(got)) == float(backend.to_numpy(want))
+
+    bn = xpnet.MultiLayerNetExtend(64, [5, 4], 3, use_batchnorm=True, use_dropout=True,
+                                   backend=backend, seed=1)  # fmt: skip
+    bn.loss_and_gradient(x.reshape(6, -1), t)
+    ckpt = load_checkpoint(save_checkpoint(tmp_path / "bn.npz", bn))
+    assert sorted(ckpt.state) == ["running_mean1", "running_mean2", "running_var1",
+                                  "running_var2"]  # fmt: skip
+    again = ckpt.to_net(backend=backend)
+    np.testing.assert_array_equal(backend.to_numpy(again.predict(x.reshape(6, -1))),
+                                  backend.to_numpy(bn.predict(x.reshape(6, -1))))  # fmt: skip
+    np.testing.assert_array_equal(
+        backend.to_numpy(again.loss(x.reshape(6, -1), t, train_flg=True)),
+        backend.to_numpy(bn.loss(x.reshape(6, -1), t, train_flg=True)),
+    )
+
+
+def _edit_meta(path, edit):
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(str(arrays["meta"]))
+    edit(meta, arrays)
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda m, a: m["net"].update({"class": "Foo"}), "holds a Foo, a net this version"),
+        (lambda m, a: m["net"]["config"].update({"hidden_size": 7}),
+         "does not fit its SimpleConvNet: W2 is"),
+        (lambda m, a: m["net"]["config"].update({"hidden_siz": 7}), "its SimpleConvNet settings"),
+        (lambda m, a: a.pop("b3"), "does not fit its SimpleConvNet: lacks b3"),
+        (lambda m, a: a.update({"W3": a["W3"].astype(np.int64)}), "W3 has dtype int64"),
+        (lambda m, a: a.update({"W1": a["W1"] * np.nan}), "W1 holds 54 NaN/inf values of 54"),
+        (lambda m, a: m["net"].update({"rng": [{"bit": 1}]}), "dropout generator states"),
+    ],
+)  # fmt: skip
+def test_edited_layer_net_checkpoints_are_refused(tmp_path, edit, message):
+    net = xpnet.SimpleConvNet((1, 8, 8), {"filter_num": 6, "filter_size": 3, "pad": 0,
+                                          "stride": 1}, hidden_size=5, output_size=3)  # fmt: skip
+    path = save_checkpoint(tmp_path / "c.npz", net)
+    _edit_meta(path, edit)
+    with pytest.raises(CheckpointError, match=message.replace("(", r"\(")):
+        load_checkpoint(path).to_net()

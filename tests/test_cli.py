@@ -16,7 +16,7 @@ from _scripts import load_script
 import xpnet
 from xpnet.checkpoint import load_checkpoint, save_checkpoint
 from xpnet.cli import evaluate as evaluate_cli
-from xpnet.cli import evaluate_main, framework, run_cli, train_main
+from xpnet.cli import evaluate_main, framework, run_cli, train_main, train_nets
 from xpnet.cli import train as train_cli
 from xpnet.data import FILES
 
@@ -205,10 +205,11 @@ def test_help_shows_every_default_and_no_none(capsys):
         (
             train_main,
             [
-                "SGD steps (default: 10000)",
+                "steps (default: 10000; conv nets: 20 epochs)",
                 "(default: 100)",
-                "(default: 0.1)",
-                "(default: 50)",
+                "(default: 0.1; conv nets: 0.001)",
+                "(default: 50; simple-convnet: 100)",
+                "(default: mlp)",
                 "data set (default: mnist)",
                 "(default: sigmoid)",
                 "(default: numpy)",
@@ -246,7 +247,10 @@ def _main_of(command: str):
     [
         (
             "xpnet-train",
-            ["--lr LR learning rate (default: 0.1)", "--quiet no progress bar or epoch lines"],
+            [
+                "--lr LR learning rate (default: 0.1; conv nets: 0.001)",
+                "--quiet no progress bar or epoch lines",
+            ],
         ),
         (
             "xpnet-evaluate",
@@ -287,7 +291,7 @@ def test_out_of_memory_is_one_line(monkeypatch, capsys):
     def huge(*args, **kwargs):
         raise MemoryError("Unable to allocate 58.4 GiB for an array with shape (784, 10000000)")
 
-    monkeypatch.setattr(train_cli, "TwoLayerNet", huge)
+    monkeypatch.setattr(train_nets, "TwoLayerNet", huge)
     assert exit_code(train_main, [*SAMPLE, "--hidden-size", "1000"]) == 1
     err = one_error_line(capsys)
     assert "out of memory while building the net (Unable to allocate 58.4 GiB" in err

@@ -376,3 +376,50 @@ def test_torch_cuda_steps_never_wait_for_the_gpu(activation):
     finally:
         torch.cuda.set_sync_debug_mode(0)
     assert np.isfinite(float(loss)) and len(group.pending) == 8
+
+
+def test_eval_sample_scores_the_first_rows(data, backend):
+    """The book's evaluate_sample_num_per_epoch: accuracies of the first N train and test
+    rows at each evaluation; 0 or a fraction is refused."""
+    x, t, xt, tt = data
+    net = TwoLayerNet(64, 10, 10, backend=backend, seed=0)
+    h = train(net, x, t, xt, tt, iters=5, batch_size=50, eval_interval=5, eval_sample=40)
+    assert h.eval_steps == [0, 4]
+    assert h.train_acc[-1] == net.accuracy(x[:40], t[:40], scale=h.input_scale)
+    assert h.test_acc[-1] == net.accuracy(xt[:40], tt[:40], scale=h.input_scale)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="eval_sample must be a positive integer"):
+            train(net, x, t, iters=1, eval_sample=bad)
+
+
+def test_validation_of_a_layer_net(backend):
+    """A net of the book's layers scores its own validation rows: accuracy and mean loss
+    equal its accuracy and test-mode loss on the held-out rows."""
+    x, t = _blobs(200, d=16)
+    net = xpnet.MultiLayerNetExtend(16, [8], 10, use_batchnorm=True, backend=backend, seed=0)
+    h = train(net, x, t, iters=6, batch_size=20, eval_interval=3, validation=0.25)
+    xv, tv = xpnet.validation.split_validation(x, t, 0.25)[2:]
+    assert h.val_acc[-1] == net.accuracy(xv, tv, scale=h.input_scale)
+    loss = backend.to_numpy(net.loss(xv * h.input_scale, tv, train_flg=False))
+    assert h.val_loss[-1] == pytest.approx(float(loss), rel=tolerance(backend.dtype_name)[0])
+
+
+def test_warm_up_leaves_dropout_and_running_stats_as_they_were(monkeypatch):
+    """A forced warm-up on a net with dropout and batch norm: the same losses as without
+    (its step drew no dropout mask the run draws, moved no running statistic)."""
+    from xpnet.backends._registry import SPECS
+
+    b = xpnet.get_backend("numpy", "cpu", "float64")
+    x, t = _blobs(200, d=16)
+
+    def run(warm):
+        monkeypatch.setattr(SPECS["numpy"], "warms_up", lambda dev: warm)
+        net = xpnet.MultiLayerNetExtend(16, [8, 8], 10, use_batchnorm=True, use_dropout=True,
+                                        backend=b, seed=0)  # fmt: skip
+        h = train(net, x[:150], t[:150], x[150:], t[150:], iters=8, batch_size=10,
+                  eval_interval=4)  # fmt: skip
+        return h, b.to_numpy(net.predict(x[150:] / 255.0))
+
+    (h0, p0), (h1, p1) = run(False), run(True)
+    assert h1.warmup_seconds > 0 and h1.loss == h0.loss and h1.test_acc == h0.test_acc
+    np.testing.assert_array_equal(p1, p0)

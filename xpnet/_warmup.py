@@ -60,6 +60,8 @@ def warm_up(
     xp = b.xp
     params = {k: xp.asarray(v, copy=True) for k, v in net.params.items()}
     saved = None if optimizer is None else _optimizer_state(optimizer, xp)
+    # a layer net's running statistics and dropout generators move with every step too
+    layer_state = net.training_state() if hasattr(net, "training_state") else None
     n = int(x.shape[0])
     rows = b.asarray(np.arange(batch_size, dtype=np.int64).reshape(1, -1) % n)
     xb, tb = next(iter(batches(rows)))
@@ -71,6 +73,8 @@ def warm_up(
         net.params[k] = v
     if saved is not None:
         optimizer.iter, optimizer.state = saved
+    if layer_state is not None:
+        net.set_training_state(layer_state)
     b.synchronize()
     return time.perf_counter() - start
 

@@ -10,12 +10,19 @@ The file is a plain NumPy ``.npz`` (a zip of ``.npy`` arrays, loaded with
   (``dataset``, ``data_fingerprint``, ``config``, ``step``, ``seed``);
 - ``activation``: the activation again as a 0-d string, for readers of the first format.
 
+A net of the book's layers (``SimpleConvNet``, ``DeepConvNet``, ``MultiLayerNetExtend``)
+stores its parameters under their own names (``W1`` of shape (FN, C, FS, FS), ``gamma1``...),
+``meta["net"]`` = ``{"class", "config" (its constructor's arguments), "rng" (the dropout
+generators' states)}`` and batch normalization's running statistics as ``state/<name>``, so
+a resumed run draws the dropout masks an uninterrupted one would.
+
 Files written before ``meta`` existed (parameters and ``activation`` only) still load.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import zipfile
@@ -28,6 +35,8 @@ import numpy as np
 from ._files import atomic_write
 from ._version import __version__
 from .backends import Backend, to_numpy
+from .convnets import DeepConvNet, SimpleConvNet
+from .layered_nets import MultiLayerNetExtend
 from .nets import MultiLayerNet, TwoLayerNet
 
 __all__ = [
@@ -41,7 +50,11 @@ __all__ = [
 
 FORMAT = 1
 OPTIMIZER_PREFIX = "optimizer/"
+STATE_PREFIX = "state/"
+#: The nets of layers a checkpoint rebuilds by class name.
+LAYER_NETS = {cls.__name__: cls for cls in (SimpleConvNet, DeepConvNet, MultiLayerNetExtend)}
 _PARAM = re.compile(r"([Wb])([1-9][0-9]*)")
+_LAYER_PARAM = re.compile(r"(W|b|gamma|beta)([1-9][0-9]*)")
 _ZIP_MAGIC = b"PK\x03\x04"
 _NPY_MAGIC = b"\x93NUMPY"
 
@@ -71,6 +84,35 @@ class Checkpoint:
     optimizer_state: dict[str, np.ndarray] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     path: str = "checkpoint"
+    #: A layer net's batch normalization statistics (``running_mean1``...).
+    state: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def net_class(self) -> str:
+        """The class the parameters belong to (``"MultiLayerNet"`` for the MLPs)."""
+        net = self.meta.get("net")
+        return str(net.get("class")) if isinstance(net, dict) else "MultiLayerNet"
+
+    @property
+    def net_config(self) -> dict[str, Any]:
+        """A layer net's constructor arguments (``{}`` for the MLPs)."""
+        net = self.meta.get("net")
+        config = net.get("config") if isinstance(net, dict) else None
+        return config if isinstance(config, dict) else {}
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One input row's shape: ``(C, H, W)`` for conv nets, ``(D,)`` otherwise."""
+        if self.net_class == "MultiLayerNet":
+            return self.sizes[:1]
+        c = self.net_config
+        return tuple(int(v) for v in c.get("input_dim", [c.get("input_size", 0)]))
+
+    @property
+    def output_size(self) -> int:
+        if self.net_class == "MultiLayerNet":
+            return self.sizes[-1]
+        return int(self.net_config.get("output_size", 0))
 
     @property
     def layers(self) -> int:
@@ -100,6 +142,8 @@ class Checkpoint:
             The parameters are not those of a net this version can build.
         """
         where = self.path
+        if self.net_class != "MultiLayerNet":
+            return self._layer_net(backend, dtype)
         if any(a.ndim != (2 if k[0] == "W" else 1) for k, a in self.params.items()):
             raise CheckpointError(
                 f"{where} holds parameters with a model axis; a net needs plain W and b arrays"
@@ -118,6 +162,35 @@ class Checkpoint:
         except (ValueError, TypeError) as exc:  # an activation or weight decay it cannot use
             raise CheckpointError(f"{where}: {exc}") from None
         net.params = {k: net.backend.asarray(v, dtype=net.dtype) for k, v in self.params.items()}
+        return net
+
+    def _layer_net(self, backend: Backend | str | None, dtype: str | None) -> Any:
+        where, name = self.path, self.net_class
+        if name not in LAYER_NETS:
+            raise CheckpointError(f"{where} holds a {name}, a net this version does not know "
+                                  f"({', '.join(LAYER_NETS)})")  # fmt: skip
+        try:
+            net = LAYER_NETS[name](**self.net_config, backend=backend, dtype=dtype, seed=0)
+        except (ValueError, TypeError) as exc:  # edited or foreign constructor arguments
+            raise CheckpointError(
+                f"{where}: its {name} settings do not build a net ({exc})"
+            ) from None
+        missing = sorted(set(net.params) - set(self.params))
+        extra = sorted(set(self.params) - set(net.params))
+        wrong = [f"{k} is {self.params[k].shape}, the net's {tuple(net.params[k].shape)}"
+                 for k in net.params if k in self.params
+                 and self.params[k].shape != tuple(net.params[k].shape)]  # fmt: skip
+        if missing or extra or wrong:
+            what = [f"lacks {', '.join(missing)}"] if missing else []
+            what += [f"has no place for {', '.join(extra)}"] if extra else []
+            raise CheckpointError(f"{where} does not fit its {name}: {'; '.join(what + wrong)}")
+        net.params = {k: net.backend.asarray(self.params[k], dtype=net.dtype) for k in net.params}
+        try:
+            net.set_training_state({**self.state, "rng": self.meta["net"].get("rng", [])})
+        except (ValueError, TypeError, KeyError) as exc:
+            raise CheckpointError(
+                f"{where}: its dropout generator states are unusable ({exc})"
+            ) from None
         return net
 
 
@@ -148,24 +221,26 @@ def save_checkpoint(
     """
     path = Path(path)
     params = {k: to_numpy(v) for k, v in net.params.items()}
+    layered = type(net).__name__ in LAYER_NETS
     ckpt = Checkpoint(params, meta={"activation": getattr(net, "activation", "sigmoid")})
-    _check_params(path, params, finite=False)  # a diverged run may still be saved to look at
+    info: dict[str, Any] = {"format": FORMAT, "xpnet_version": __version__}
     arrays: dict[str, np.ndarray] = dict(params)
+    if layered:
+        state = net.training_state()
+        info["net"] = {"class": type(net).__name__, "config": net.config, "rng": state.pop("rng")}
+        arrays.update({STATE_PREFIX + k: to_numpy(v) for k, v in state.items()})
+        info["activation"] = net.config.get("activation", "relu")
+    else:
+        _check_params(path, params, finite=False)  # a diverged run may still be saved
+        info.update(sizes=list(ckpt.sizes), activation=ckpt.activation)
     for key, value in (optimizer_state or {}).items():
         host = to_numpy(value) if not isinstance(value, int | float) else np.asarray(value)
         if host.dtype.kind not in "biuf":
             raise TypeError(f"optimizer state {key!r} has dtype {host.dtype}; numbers only")
         arrays[OPTIMIZER_PREFIX + key] = host
-    info = {
-        "format": FORMAT,
-        "xpnet_version": __version__,
-        "sizes": list(ckpt.sizes),
-        "activation": ckpt.activation,
-        "dtype": str(params["W1"].dtype),
-        **(meta or {}),
-    }
+    info.update(dtype=str(params["W1"].dtype), **(meta or {}))
     arrays["meta"] = np.array(json.dumps(info))
-    arrays["activation"] = np.array(ckpt.activation)
+    arrays["activation"] = np.array(info["activation"])
     with atomic_write(path) as fh:
         np.savez(fh, **arrays)
     return path
@@ -225,9 +300,15 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         for k in list(arrays)
         if k.startswith(OPTIMIZER_PREFIX)
     }
-    params = {k: v for k, v in arrays.items() if _PARAM.fullmatch(k)}
-    _check_params(path, params)
-    return Checkpoint(params, optimizer, meta, path=str(path))
+    state = {k[len(STATE_PREFIX) :]: arrays.pop(k) for k in list(arrays)
+             if k.startswith(STATE_PREFIX)}  # fmt: skip
+    if isinstance(meta.get("net"), dict):
+        params = {k: v for k, v in arrays.items() if _LAYER_PARAM.fullmatch(k)}
+        _check_floats(path, {**params, **state})
+    else:
+        params = {k: v for k, v in arrays.items() if _PARAM.fullmatch(k)}
+        _check_params(path, params)
+    return Checkpoint(params, optimizer, meta, path=str(path), state=state)
 
 
 def _check_params(path: Path, params: dict[str, np.ndarray], *, finite: bool = True) -> None:
@@ -239,9 +320,7 @@ def _check_params(path: Path, params: dict[str, np.ndarray], *, finite: bool = T
             f"{path} lacks {', '.join(missing) or 'a matching W/b pair'}; an xpnet weights "
             "file holds W1, b1, ..., Wn, bn"
         )
-    for k, a in params.items():
-        if not np.issubdtype(a.dtype, np.floating):
-            raise CheckpointError(f"{path}: {k} has dtype {a.dtype}; parameters are floats")
+    _check_floats(path, params, finite=False)
     ok, width = True, None
     for i in range(1, n + 1):
         w, b = params[f"W{i}"], params[f"b{i}"]
@@ -251,11 +330,20 @@ def _check_params(path: Path, params: dict[str, np.ndarray], *, finite: bool = T
     if not ok:
         shapes = ", ".join(f"{k} {params[k].shape}" for k in expected)
         raise CheckpointError(f"{path}: layer shapes do not chain ({shapes})")
-    for k in expected if finite else ():
-        bad = int(np.count_nonzero(~np.isfinite(params[k])))
+    if finite:
+        _check_floats(path, params)
+
+
+def _check_floats(path: Path, arrays: dict[str, np.ndarray], *, finite: bool = True) -> None:
+    if not arrays:
+        raise CheckpointError(f"{path} holds no parameters; it is not an xpnet weights file")
+    for k, a in arrays.items():
+        if not np.issubdtype(a.dtype, np.floating):
+            raise CheckpointError(f"{path}: {k} has dtype {a.dtype}; parameters are floats")
+        bad = int(np.count_nonzero(~np.isfinite(a))) if finite else 0
         if bad:
             raise CheckpointError(
-                f"{path}: {k} holds {bad} NaN/inf values of {params[k].size}; the run that "
+                f"{path}: {k} holds {bad} NaN/inf values of {a.size}; the run that "
                 "wrote it diverged, retrain with a smaller learning rate"
             )
 
@@ -304,8 +392,8 @@ def load_weights(
     """
     ckpt = load_checkpoint(path)
     for name, want, got in (
-        ("input", input_size, ckpt.sizes[0]),
-        ("output", output_size, ckpt.sizes[-1]),
+        ("input", input_size, math.prod(ckpt.input_shape)),
+        ("output", output_size, ckpt.output_size),
     ):
         if want is not None and want != got:
             raise CheckpointError(f"{path}: {name} size is {got}, but the data needs {want}")

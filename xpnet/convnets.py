@@ -19,7 +19,7 @@ from .backends import Backend
 from .layered_nets import LayerNet, dropout_rng
 from .layers import Affine, Convolution, Dropout, Pooling, Relu, SoftmaxWithLoss
 from .layers._im2col import out_size
-from .nets import _resolve_backend, init_std
+from .nets import _resolve_backend, init_std, init_std_setting
 
 __all__ = ["DeepConvNet", "SimpleConvNet"]
 
@@ -78,6 +78,9 @@ class SimpleConvNet(LayerNet):
         ch = out_size(h, fs, stride, pad, "height")
         cw = out_size(w, fs, stride, pad, "width")
         pooled = fn * out_size(ch, 2, 2, 0, "height") * out_size(cw, 2, 2, 0, "width")
+        self.config = {"input_dim": [c, h, w], "conv_param": conv_param,
+                       "hidden_size": int(hidden_size), "output_size": int(output_size),
+                       "weight_init_std": init_std_setting(weight_init_std)}  # fmt: skip
         self.backend = _resolve_backend(backend, dtype)
         self.dtype = self.backend.float_dtype
         rng = np.random.default_rng(seed)
@@ -99,9 +102,6 @@ class SimpleConvNet(LayerNet):
         a2 = self.layers["Affine2"] = Affine(p["W3"], p["b3"])
         self.last_layer = SoftmaxWithLoss()
         self._link(_links([conv, a1, a2]))
-
-    def _host(self, a: Any) -> Any:
-        return self.backend.asarray(a, dtype=self.dtype)
 
 
 class DeepConvNet(LayerNet):
@@ -163,6 +163,11 @@ class DeepConvNet(LayerNet):
         self.dtype = self.backend.float_dtype
         rng = np.random.default_rng(seed)
         c, h, w = (int(v) for v in input_dim)
+        names = ("filter_num", "filter_size", "pad", "stride")
+        self.config = {"input_dim": [c, h, w], "hidden_size": int(hidden_size),
+                       "output_size": int(output_size), "dropout_ratio": float(dropout_ratio),
+                       **{f"conv_param_{i}": dict(zip(names, p, strict=True))
+                          for i, p in enumerate(convs, start=1)}}  # fmt: skip
         self.params = {}
         self.layers = []
         param_layers = []
@@ -189,9 +194,6 @@ class DeepConvNet(LayerNet):
             self.layers.append(Dropout(dropout_ratio, seed=drops))
         self.last_layer = SoftmaxWithLoss()
         self._link(_links(param_layers))
-
-    def _host(self, a: Any) -> Any:
-        return self.backend.asarray(a, dtype=self.dtype)
 
 
 def _links(layers: list[Any]) -> list[tuple[str, Any, str, str]]:

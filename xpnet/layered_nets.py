@@ -30,7 +30,7 @@ from .layers import (
     SoftmaxWithLoss,
 )
 from .mlp import decay_term
-from .nets import _OnDevice, _resolve_backend, init_params
+from .nets import _OnDevice, _resolve_backend, init_params, init_std_setting
 from .numerical import gradient_with_step, resolve_step, stacked
 
 __all__ = ["LayerNet", "MultiLayerNetExtend", "dropout_rng"]
@@ -75,9 +75,18 @@ class LayerNet(_OnDevice):
         for key, layer, attr, _ in self._links:
             setattr(layer, attr, self.params[key])
 
+    #: The constructor's arguments (JSON values): what a checkpoint rebuilds the net from.
+    config: dict[str, Any]
+
     @property
     def output_size(self) -> int:
         return int(self.last_param("b").shape[-1])
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one input row: ``(C, H, W)`` for conv nets, ``(D,)`` otherwise."""
+        shape = self.config.get("input_dim", (self.config.get("input_size"),))
+        return tuple(int(v) for v in shape)
 
     def last_param(self, kind: str) -> Any:
         return [self.params[k] for k, *_ in self._links if k.startswith(kind)][-1]
@@ -108,6 +117,28 @@ class LayerNet(_OnDevice):
             loss = loss + decay_term(self.params, self.weight_decay_lambda)
         return loss
 
+    def logits(self, x: Any, *, scale: float | None = None) -> Any:
+        """Test-mode scores before the softmax, (N, output_size)."""
+        return self.predict(self._scaled(x, scale), False)
+
+    def totals(self, x: Any, labels: Any, *, scale: float | None = None) -> tuple[Any, Any]:
+        """Correct rows and summed cross-entropy (no weight decay) over a whole set, in
+        test mode, :data:`EVAL_BATCH` rows per pass: two 0-d arrays on the device."""
+        xp = self.backend.xp
+        correct = loss = None
+        n = int(x.shape[0])
+        for start in range(0, n, EVAL_BATCH):
+            stop = min(n, start + EVAL_BATCH)  # out-of-range slice stops are not standard
+            xb, tb = x[start:stop, ...], labels[start:stop]
+            y = self.logits(xb, scale=scale)
+            tb = self._targets(tb, y)
+            pred = xp.argmax(y, axis=-1)
+            c = xp.count_nonzero(pred == xp.astype(tb, pred.dtype))
+            part = self.last_layer.forward(y, tb) * int(xb.shape[0])
+            correct = c if correct is None else correct + c
+            loss = part if loss is None else loss + part
+        return correct, loss
+
     def correct_count(self, x: Any, t: Any, *, scale: float | None = None) -> Any:
         """Rows whose largest score is the label: a 0-d integer array (no host sync)."""
         xp = self.backend.xp
@@ -131,13 +162,15 @@ class LayerNet(_OnDevice):
             total = c if total is None else total + c
         return total
 
-    def accuracy(self, x: Any, t: Any, batch_size: int = EVAL_BATCH) -> float:
+    def accuracy(
+        self, x: Any, t: Any, batch_size: int = EVAL_BATCH, *, scale: float | None = None
+    ) -> float:
         """Fraction of rows classified right, in test mode, ``batch_size`` rows at a time.
 
         One read-back at the end. Unlike the book's, a last partial batch is counted too
-        (the book drops it but divides by all ``N``).
+        (the book drops it but divides by all ``N``). ``scale`` multiplies the inputs.
         """
-        total = self.correct_total(x, t, batch_size=batch_size)
+        total = self.correct_total(x, t, scale=scale, batch_size=batch_size)
         return int(self.backend.to_numpy(total)) / int(x.shape[0])
 
     # --- backward ----------------------------------------------------------------------
@@ -226,6 +259,39 @@ class LayerNet(_OnDevice):
         for bn, mean, var in saved:
             bn.running_mean, bn.running_var = mean, var
 
+    def training_state(self) -> dict[str, Any]:
+        """What training changes besides :attr:`params`: batch normalization's running
+        statistics (``running_mean1``, ``running_var1``, ... in layer order, device arrays)
+        and ``"rng"``, the dropout generators' states (JSON values)."""
+        state: dict[str, Any] = {}
+        for i, (_, mean, var) in enumerate(self._running_stats(), start=1):
+            if mean is not None:
+                state[f"running_mean{i}"], state[f"running_var{i}"] = mean, var
+        state["rng"] = [g.bit_generator.state for g in self._dropout_rngs()]
+        return state
+
+    def set_training_state(self, state: dict[str, Any]) -> None:
+        """Put back what :meth:`training_state` returned (arrays of any library)."""
+        for i, (bn, _, _) in enumerate(self._running_stats(), start=1):
+            mean, var = state.get(f"running_mean{i}"), state.get(f"running_var{i}")
+            # absent: the layer has not trained yet, its statistics start from zero
+            bn.running_mean = None if mean is None else self._host(mean)
+            bn.running_var = None if var is None else self._host(var)
+        # zip's strict check: as many generator states as the net has generators
+        for g, s in zip(self._dropout_rngs(), state.get("rng", []), strict=True):
+            g.bit_generator.state = s
+
+    def _dropout_rngs(self) -> list[np.random.Generator]:
+        """The distinct host generators of the dropout layers, in layer order."""
+        out: list[np.random.Generator] = []
+        for layer in self._layer_list():
+            if isinstance(layer, Dropout) and all(layer.rng is not g for g in out):
+                out.append(layer.rng)
+        return out
+
+    def _host(self, a: Any) -> Any:
+        return self.backend.asarray(a, dtype=self.dtype)
+
     def _scaled(self, x: Any, scale: float | None) -> Any:
         x = self._input(x)
         return x if scale is None else x * scale
@@ -240,11 +306,9 @@ class LayerNet(_OnDevice):
         with them (``running_mean1``, ``running_var1``, ... in layer order), so a loaded
         net predicts as the saved one did. Written atomically.
         """
-        host = {k: self.backend.to_numpy(v) for k, v in self.params.items()}
-        for i, (_, mean, var) in enumerate(self._running_stats(), start=1):
-            if mean is not None:
-                host[f"running_mean{i}"] = self.backend.to_numpy(mean)
-                host[f"running_var{i}"] = self.backend.to_numpy(var)
+        state = self.training_state()
+        del state["rng"]
+        host = {k: self.backend.to_numpy(v) for d in (self.params, state) for k, v in d.items()}
         with atomic_write(file_name) as fh:
             np.savez(fh, **host)
 
@@ -277,10 +341,8 @@ class LayerNet(_OnDevice):
             raise ValueError(f"{os.fspath(file_name)} does not fit this net: {'; '.join(what)}")
         for k in self.params:
             self.params[k] = self.backend.asarray(host[k], dtype=self.dtype)
-        for i, (bn, _, _) in enumerate(self._running_stats(), start=1):
-            if f"running_mean{i}" in host:
-                bn.running_mean = self.backend.asarray(host[f"running_mean{i}"], dtype=self.dtype)
-                bn.running_var = self.backend.asarray(host[f"running_var{i}"], dtype=self.dtype)
+        stats = {k: v for k, v in host.items() if k.startswith("running_")}
+        self.set_training_state({**stats, "rng": self.training_state()["rng"]})
 
     def astype(self, dtype: str) -> LayerNet:
         """Move the parameters to another float dtype (``"float16"`` for half-precision
@@ -345,6 +407,13 @@ class MultiLayerNetExtend(LayerNet):
         wd = float(weight_decay_lambda)
         if not (math.isfinite(wd) and wd >= 0):
             raise ValueError(f"weight_decay_lambda must be >= 0, got {weight_decay_lambda!r}")
+        self.config = {"input_size": int(input_size),
+                       "hidden_size_list": [int(h) for h in hidden_size_list],
+                       "output_size": int(output_size), "activation": activation,
+                       "weight_init_std": init_std_setting(weight_init_std),
+                       "weight_decay_lambda": wd,
+                       "use_dropout": bool(use_dropout), "dropout_ration": float(dropout_ration),
+                       "use_batchnorm": bool(use_batchnorm)}  # fmt: skip
         self.input_size = int(input_size)
         self.hidden_size_list = [int(h) for h in hidden_size_list]
         self.hidden_layer_num = len(self.hidden_size_list)

@@ -59,6 +59,11 @@ def init_std(weight_init_std: float | str, n_in: int) -> float:
     return v
 
 
+def init_std_setting(weight_init_std: float | str) -> float | str:
+    """``weight_init_std`` as a JSON value (a name, or a Python float), for a net's config."""
+    return weight_init_std if isinstance(weight_init_std, str) else float(weight_init_std)
+
+
 def init_params(
     sizes: tuple[int, ...], weight_init_std: float | str, seed: int | None
 ) -> dict[str, np.ndarray]:
@@ -217,6 +222,11 @@ class MultiLayerNet(_OnDevice):
     @property
     def output_size(self) -> int:
         return self.sizes[-1]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one input row, ``(input_size,)``."""
+        return self.sizes[:1]
 
     # --- forward -----------------------------------------------------------------------
 

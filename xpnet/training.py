@@ -129,6 +129,7 @@ def train(
     validation: float | None = None,
     patience: int | None = None,
     stop: Callable[[], bool] | None = None,
+    eval_sample: int | None = None,
 ) -> TrainHistory:
     """Mini-batch training as in the chapter's train_neuralnet.py.
 
@@ -177,6 +178,10 @@ def train(
         the same rows for every run) and evaluate on them at every evaluation
         (``val_acc``, ``val_loss``); the test set is then evaluated once, at the end
         (``final_test_acc``). Batches are drawn from the remaining rows.
+    eval_sample : int, optional
+        Evaluate the accuracies on the first this-many train and test rows only (the
+        book's ``evaluate_sample_num_per_epoch``: a conv net's pass over a whole set costs
+        as much as many steps); the validation rows are always used whole.
     patience : int, optional
         Early stopping (needs ``validation``): stop once this many evaluations in a row
         did not beat the best validation score (higher accuracy, ties broken by lower
@@ -207,8 +212,9 @@ def train(
     check_validation(validation, patience, int(x_train.shape[0]))
     if validation is not None:
         x_train, t_train, x_val, t_val = split_validation(x_train, t_train, validation)
-    if eval_interval is not None and (int(eval_interval) != eval_interval or eval_interval < 1):
-        raise ValueError(f"eval_interval must be a positive integer, got {eval_interval!r}")
+    for name, value in (("eval_interval", eval_interval), ("eval_sample", eval_sample)):
+        if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
     history = TrainHistory() if history is None else history
     start_step = len(history.loss)
     if start_step > iters:
@@ -232,6 +238,9 @@ def train(
     else:
         t_hot = one_hot(t_dev, net.output_size, net.dtype, xp)
     test = None if x_test is None else (b.asarray(x_test), b.asarray(t_test))
+    sample = _first_rows(eval_sample)
+    train_eval = sample(x_dev), sample(t_dev)
+    test_eval = None if test is None else (sample(test[0]), sample(test[1]))
     val = None if validation is None else (b.asarray(x_val), labels_of(b.asarray(t_val)))
     scale = history.input_scale = input_scale(x_dev)
     stopper = best = None
@@ -286,8 +295,8 @@ def train(
                     step = first + i
                     pending.append(one_step(xb, tb))
                     if step % interval == 0 or step == iters - 1:
-                        _evaluate(net, history, step, pending, x_dev, t_dev,
-                                  None if val is not None else test, scale)  # fmt: skip
+                        _evaluate(net, history, step, pending, *train_eval,
+                                  None if val is not None else test_eval, scale)  # fmt: skip
                         if val is not None:
                             _validate(net, history, val, scale)
                         if stopper is not None:
@@ -315,6 +324,11 @@ def train(
         b.synchronize()
     history.loop_seconds += time.perf_counter() - start
     return history
+
+
+def _first_rows(n: int | None) -> Callable[[Any], Any]:
+    """``a[:n]`` (everything without ``n``): the rows an evaluation sample scores."""
+    return (lambda a: a) if n is None else (lambda a: a[: min(n, int(a.shape[0])), ...])
 
 
 def _folded_lr(optimizer: Optimizer | None, lr: float, params: dict[str, Any]) -> Any:
@@ -346,8 +360,11 @@ def _evaluate(
 
 def _validate(net: Any, history: TrainHistory, val: tuple[Any, Any], scale: float | None) -> None:
     """Accuracy and mean loss on the validation rows."""
-    correct, loss = set_totals(net.params, val[0], val[1], net.activation, scale=scale,
-                               loss=True)  # fmt: skip
+    if hasattr(net, "totals"):  # a net of layers (xpnet.layered_nets) sums its own
+        correct, loss = net.totals(val[0], val[1], scale=scale)
+    else:
+        correct, loss = set_totals(net.params, val[0], val[1], net.activation, scale=scale,
+                                   loss=True)  # fmt: skip
     n = int(val[0].shape[0])
     history.val_acc.append(int(_host(correct)) / n)
     history.val_loss.append(float(_host(loss)) / n)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -67,13 +68,14 @@ def _evaluate(args: argparse.Namespace, run: CliRun) -> None:
     if data.name == trained_on and fp and fp != data.fingerprint:
         run.line("warning", f"this copy of {data.name} differs from the one "
                  f"{args.weights} was trained on")  # fmt: skip
-    x_test = data.x_test.reshape(len(data.x_test), -1)
-    if net.sizes[0] != x_test.shape[1]:
+    shape, pixels = net.input_shape, math.prod(data.x_test.shape[1:])
+    if math.prod(shape) != pixels:
         raise UsageError(
-            f"{args.weights}: input size is {net.sizes[0]}, but "
-            f"{data.name} images have {x_test.shape[1]} pixels"
+            f"{args.weights}: input size is {math.prod(shape)}, but "
+            f"{data.name} images have {pixels} pixels"
         )
-    classes = net.sizes[-1]
+    x_test = data.x_test.reshape(len(data.x_test), *shape)
+    classes = net.output_size
     labels = np.asarray(data.t_test, dtype=np.int64)
     if labels.size and classes <= labels.max():
         raise UsageError(

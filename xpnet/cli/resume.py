@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..backends import DTYPES
 from ..checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from ..training import TrainHistory
 from .framework import UsageError
@@ -22,6 +23,8 @@ __all__ = ["RESUMED", "Resumed", "given_flags", "read_resume"]
 
 #: Flags a resumed run takes from its checkpoint (everything that decides the numbers).
 RESUMED = (
+    "net",
+    "eval_sample",
     "batch_size",
     "lr",
     "hidden_size",
@@ -109,9 +112,9 @@ def read_resume(
         history = history_from_dict(meta.get("history"))
     except ValueError as exc:
         raise UsageError(f"{where}: {exc}; it was edited or written by another program") from None
-    if ckpt.sizes[-1] != CLASSES:
+    if ckpt.output_size != CLASSES:
         raise UsageError(
-            f"{where}: its output layer has {ckpt.sizes[-1]} units, but the data sets have "
+            f"{where}: its output layer has {ckpt.output_size} units, but the data sets have "
             f"{CLASSES} classes; it is not a net this command trains"
         )
     differ = [
@@ -127,6 +130,8 @@ def read_resume(
         )
     for k, v in values.items():
         setattr(args, k, v)
+    if "dtype" not in given and meta.get("dtype") in DTYPES:  # float64 stays float64
+        args.dtype = meta["dtype"]
     return Resumed(ckpt, history)
 
 
@@ -151,7 +156,8 @@ def _as_flag(action: argparse.Action, value: Any) -> Any:
 
 def _size_conflicts(args: argparse.Namespace, given: set[str], ckpt: Checkpoint) -> list[str]:
     """The layer-size flags given that are not the checkpoint's net."""
-    hidden = tuple(ckpt.sizes[1:-1])
+    layered = ckpt.net_class != "MultiLayerNet"
+    hidden = (ckpt.net_config.get("hidden_size"),) if layered else tuple(ckpt.sizes[1:-1])
     shown = ",".join(map(str, hidden))
     out = []
     if "hidden_size" in given and (args.hidden_size,) != hidden:

@@ -18,7 +18,7 @@ from .._progress import write
 from ..backends import SPECS, Backend, BackendError, get_backend
 from ..checkpoint import CheckpointError, save_checkpoint
 from ..data import DataError
-from ..nets import ACTIVATIONS, INIT_GAINS, MultiLayerNet, TwoLayerNet
+from ..nets import ACTIVATIONS, INIT_GAINS
 from ..optimizers import OPTIMIZERS, get_optimizer
 from ..scaling import input_scale
 from ..training import GRADIENT_MODES, TrainingDivergedError, train
@@ -43,6 +43,7 @@ from .outputs import check_outputs
 from .resume import Resumed, given_flags, read_resume
 from .signals import deferred_interrupts
 from .sweep_checks import physical_memory
+from .train_nets import NETS, build_net, fill_net_defaults, net_inputs
 
 __all__ = ["train_main"]
 
@@ -95,13 +96,28 @@ def _init_std(text: str) -> float | str:
 def _train_parser() -> argparse.ArgumentParser:
     p = CommandParser(
         prog="xpnet-train",
-        description="Train the chapter's TwoLayerNet with mini-batch SGD on any backend.",
+        description="Train the chapter's TwoLayerNet with mini-batch SGD, or the book's conv "
+        "nets, on any backend.",
     )
     p.add_run_flags("mnist")
-    p.add_argument("--iters", type=positive_int, default=10_000, help="SGD steps")
+    p.add_argument(
+        "--net", choices=list(NETS),
+        help="mlp: the chapter's TwoLayerNet (MultiLayerNet with --hidden-sizes); "
+        "simple-convnet, deep-convnet: the book's chapter 7 and 8 nets, trained as their "
+        "scripts train them (Adam, lr 0.001, 20 epochs, --eval-sample 1000) (default: mlp)",
+    )  # fmt: skip
+    p.add_argument("--iters", type=positive_int,
+                   help="steps (default: 10000; conv nets: 20 epochs)")  # fmt: skip
     p.add_argument("--batch-size", type=positive_int, default=100, help="rows per step")
-    p.add_argument("--lr", type=positive_float, default=0.1, help="learning rate")
-    p.add_argument("--hidden-size", type=positive_int, default=50, help="hidden units")
+    p.add_argument("--lr", type=positive_float,
+                   help="learning rate (default: 0.1; conv nets: 0.001)")  # fmt: skip
+    p.add_argument("--hidden-size", type=positive_int,
+                   help="hidden units (default: 50; simple-convnet: 100)")  # fmt: skip
+    p.add_argument(
+        "--eval-sample", type=positive_int, metavar="N",
+        help="score the per-epoch accuracies on the first N train and test rows; the final "
+        "test accuracy uses the whole test set (default: all rows; conv nets: 1000)",
+    )  # fmt: skip
     p.add_argument(
         "--hidden-sizes",
         type=_layer_list,
@@ -111,13 +127,14 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--weight-init-std",
         type=_init_std,
-        default=0.01,
-        help="initial weight std: a number, xavier (sigmoid) or he (relu)",
+        help="initial weight std: a number, xavier (sigmoid) or he (relu) (default: 0.01; "
+        "deep-convnet: he, always)",
     )
     p.add_argument(
         "--weight-decay", type=non_negative_float, default=0.0, help="L2 weight decay lambda"
     )
-    p.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd", help="update rule")
+    p.add_argument("--optimizer", choices=list(OPTIMIZERS),
+                   help="update rule (default: sgd; conv nets: adam)")  # fmt: skip
     for flag, what in (
         ("momentum", "momentum, nesterov"),
         ("beta1", "adam"),
@@ -133,7 +150,8 @@ def _train_parser() -> argparse.ArgumentParser:
         metavar="CHECKPOINT",
         help="continue the run saved there (with --save) up to --iters",
     )
-    p.add_argument("--activation", choices=ACTIVATIONS, default="sigmoid", help="hidden layer")
+    p.add_argument("--activation", choices=ACTIVATIONS,
+                   help="hidden layers of an mlp (default: sigmoid)")  # fmt: skip
     p.add_argument("--gradient", choices=GRADIENT_MODES, default="backprop", help="method")
     p.add_argument("--seed", type=seed, default=0, help="seed of initial weights and batches")
     p.add_argument("--metrics-out", type=Path, metavar="PATH", help="write metrics JSON here")
@@ -178,7 +196,9 @@ def _train(args: argparse.Namespace, run: CliRun, given: set[str]) -> None:
                       may_replace=[("--save", "--resume")])  # fmt: skip
         plot_format = figure_format("--plot", args.plot)
         resumed = read_resume(args, given, _train_parser())
-        _check_memory(args.hidden_size)
+        fill_net_defaults(args, given)
+        if args.net == "mlp":
+            _check_memory(args.hidden_size)
         if args.patience is not None and args.validation is None and args.resume is None:
             raise UsageError("--patience counts evaluations without validation improvement: "
                              "give --validation too (e.g. --validation 0.2)")  # fmt: skip
@@ -196,10 +216,9 @@ def _run_training(
     resumed: Resumed | None,
 ) -> None:
     data = load(args, run, args.dataset)
-    x_train = data.x_train.reshape(len(data.x_train), -1)
-    x_test = data.x_test.reshape(len(data.x_test), -1)
+    x_train, x_test = net_inputs(args, data.x_train), net_inputs(args, data.x_test)
     run.stage = "while building the net"
-    net, optimizer, history = _net_and_optimizer(args, backend, x_train.shape[1], data, resumed)
+    net, optimizer, history = _net_and_optimizer(args, backend, x_train.shape[1:], data, resumed)
     if history is not None:
         write(f"{run.prog}: resumed from step {len(history.loss)} of {args.iters} ({args.resume})")
     run.stage = f"at step 1 of {args.iters}"
@@ -230,6 +249,7 @@ def _run_training(
             gradient=args.gradient, progress=not args.quiet, on_epoch=on_epoch,
             optimizer=optimizer, history=history, eval_interval=args.eval_interval,
             validation=args.validation, patience=args.patience, stop=interrupts,
+            eval_sample=args.eval_sample,
         )  # fmt: skip
     if interrupts is not None and interrupts():
         _save_interrupted(args, run, net, optimizer, history, data, interrupts)
@@ -239,11 +259,19 @@ def _run_training(
         h = history
         at = h.eval_steps.index(h.best_step) if h.best_step is not None else -1
         final_train, final_val, final_test = h.train_acc[at], h.val_acc[at], h.final_test_acc
-    elif history.eval_steps and history.eval_steps[-1] == args.iters - 1:
-        final_train, final_test = history.train_acc[-1], history.test_acc[-1]
-    else:  # the last evaluation was before the last step: score the final parameters
-        final_train = net.accuracy(x_train, data.t_train, scale=input_scale(x_train))
-        final_test = net.accuracy(x_test, data.t_test, scale=input_scale(x_test))
+    else:  # scores of the final parameters: the last evaluation's, if it followed the
+        # last step, else computed now; the test set is scored whole, sampled or not
+        at_end = bool(history.eval_steps) and history.eval_steps[-1] == args.iters - 1
+        if at_end:
+            final_train = history.train_acc[-1]
+        else:
+            rows = slice(None, args.eval_sample)
+            final_train = net.accuracy(x_train[rows], data.t_train[rows],
+                                       scale=input_scale(x_train))  # fmt: skip
+        if at_end and args.eval_sample is None:
+            final_test = history.test_acc[-1]
+        else:
+            final_test = net.accuracy(x_test, data.t_test, scale=input_scale(x_test))
     diverged = bool(getattr(history, "diverged", False))
     final_loss = history.loss[-1]
     sps = args.iters * args.batch_size / history.loop_seconds
@@ -328,7 +356,11 @@ def _save_interrupted(args, run, net, optimizer, history, data, interrupts) -> N
 
 
 def _net_and_optimizer(
-    args: argparse.Namespace, backend: Backend, input_size: int, data: Any, resumed: Any
+    args: argparse.Namespace,
+    backend: Backend,
+    input_shape: tuple[int, ...],
+    data: Any,
+    resumed: Any,
 ):
     """The net, optimizer and history to train: new, or restored with --resume."""
     args.eval_interval = None
@@ -339,10 +371,10 @@ def _net_and_optimizer(
                 f"{where}: it was trained on other data "
                 f"({ckpt.meta.get('dataset')}); give the same --dataset/--data-dir"
             )
-        if ckpt.sizes[0] != input_size:
+        if ckpt.input_shape != input_shape:
             raise UsageError(
-                f"{where}: its input layer has {ckpt.sizes[0]} units, but {data.name} "
-                f"images have {input_size} pixels"
+                f"{where}: its net takes inputs of shape {ckpt.input_shape}, but {data.name} "
+                f"images are {input_shape}"
             )
         history = resumed.history
         if len(history.loss) >= args.iters:
@@ -358,17 +390,7 @@ def _net_and_optimizer(
         # None: an epoch of the rows it trained on, as the saved run counted it
         args.eval_interval = ckpt.meta["config"].get("eval_interval")
         return net, optimizer, history
-    if args.hidden_sizes and len(args.hidden_sizes) > 1:
-        net = MultiLayerNet(input_size, list(args.hidden_sizes), 10, activation=args.activation,
-                            weight_init_std=args.weight_init_std,
-                            weight_decay_lambda=args.weight_decay, backend=backend,
-                            seed=args.seed)  # fmt: skip
-    else:
-        hidden = args.hidden_sizes[0] if args.hidden_sizes else args.hidden_size
-        net = TwoLayerNet(input_size, hidden, 10, args.weight_init_std, backend=backend,
-                          seed=args.seed, activation=args.activation,
-                          weight_decay_lambda=args.weight_decay)  # fmt: skip
-    return net, _optimizer(args), None
+    return build_net(args, backend, input_shape), _optimizer(args), None
 
 
 def _optimizer(args: argparse.Namespace) -> Any:
