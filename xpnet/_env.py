@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 
-__all__ = ["OFF", "ON", "env_flag"]
+__all__ = ["OFF", "ON", "env_flag", "restored_environ"]
 
 #: Spellings of a switch, compared after stripping and lower-casing.
 ON = ("1", "true", "yes", "on")
@@ -30,3 +32,19 @@ def env_flag(var: str, error: type[Exception] = ValueError) -> bool | None:
     if raw in OFF:
         return False
     raise error(f"{var}={raw!r} is not a switch; use 1 or 0")
+
+
+@contextmanager
+def restored_environ(names: Iterable[str], set_to: Mapping[str, str] = {}) -> Iterator[None]:
+    """Set ``set_to`` in ``os.environ``; on exit put back every variable of ``names`` and
+    ``set_to`` as it was (unset ones unset), whatever ran inside changed."""
+    before = {k: os.environ.get(k) for k in (*names, *set_to)}
+    os.environ.update(set_to)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -285,8 +285,9 @@ class LayerNet(_OnDevice):
         """The distinct host generators of the dropout layers, in layer order."""
         out: list[np.random.Generator] = []
         for layer in self._layer_list():
-            if isinstance(layer, Dropout) and all(layer.rng is not g for g in out):
-                out.append(layer.rng)
+            rng = getattr(layer, "rng", None)  # (the book's runner uses NumPy's global one)
+            if isinstance(rng, np.random.Generator) and all(rng is not g for g in out):
+                out.append(rng)
         return out
 
     def _host(self, a: Any) -> Any:

@@ -23,6 +23,7 @@ from types import TracebackType
 
 import numpy as np
 
+from .._env import restored_environ
 from .._threads import blas_threads
 from ..backends import BACKENDS, Backend, BackendError, get_backend
 from . import _host
@@ -111,16 +112,8 @@ def run_script(
 def _environment(b: Backend) -> Iterator[None]:
     """``XPNET_BACKEND``/``DEVICE``/``DTYPE`` of the run, for xpnet code that reads them."""
     wanted = {"XPNET_BACKEND": b.name, "XPNET_DEVICE": b.device_name, "XPNET_DTYPE": b.dtype_name}
-    before = {k: os.environ.get(k) for k in wanted}
-    os.environ.update(wanted)
-    try:
+    with restored_environ((), wanted):
         yield
-    finally:
-        for k, v in before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _has_display() -> bool:

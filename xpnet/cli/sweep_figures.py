@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from .._json import jsonable
 from ..plots import smooth_curve
 from .framework import CliRun, save_figure
-from .sweep_results import cell, plain, varying
+from .sweep_results import cell, varying
 
 __all__ = ["plot_heatmap", "plot_loss_curves", "save_sweep_figures"]
 
@@ -57,17 +58,8 @@ def plot_loss_curves(
 ):
     """Training loss against step, one line per config (seed 0 of each), as the book's
     ch06 comparison figures; returns the matplotlib Figure."""
-    from matplotlib.figure import Figure
-
-    keys = _label_keys(records, label)
-    fig = Figure(figsize=(7, 4.5), layout="constrained")
-    ax = fig.add_subplot()
-    seen = set()
-    for r in records:
-        name = _label(r.config, keys)
-        if name in seen:  # one line per config: the first seed
-            continue
-        seen.add(name)
+    fig, ax, lines = _first_seeds(records, label)
+    for name, r in lines:
         loss = np.asarray(r.history.loss, dtype=np.float64)
         y = smooth_curve(loss) if smooth else loss
         note = " (diverged)" if r.diverged else ""
@@ -88,30 +80,35 @@ def plot_loss_curves(
     return fig
 
 
+def _first_seeds(records: list[Any], label: str | None) -> tuple[Any, Any, list[Any]]:
+    """A new figure, its axes and ``(line label, record)`` of each config's first seed."""
+    from matplotlib.figure import Figure
+
+    keys = _label_keys(records, label)
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    lines: dict[str, Any] = {}
+    for r in records:
+        lines.setdefault(_label(r.config, keys), r)
+    return fig, fig.add_subplot(), list(lines.items())
+
+
 def _label_keys(records: list[Any], label: str | None) -> list[str]:
     """The config keys that tell the lines apart (the seed aside)."""
     if label:
         return [label]
     configs = [r.config for r in records]
-    differ = [len({json.dumps(plain(c.get(k))) for c in configs}) > 1 for k in configs[0]]
+    differ = [len({json.dumps(jsonable(c.get(k))) for c in configs}) > 1 for k in configs[0]]
     return [k for k, d in zip(configs[0], differ, strict=True) if d and k != "seed"]
 
 
 def plot_validation_curves(records: list[Any], *, label: str | None = None, title: str = "sweep"):
     """Validation accuracy against step, one line per config (seed 0 of each), the best
     evaluation marked (early stopping's); returns the matplotlib Figure."""
-    from matplotlib.figure import Figure
-
-    keys = _label_keys(records, label)
-    fig = Figure(figsize=(7, 4.5), layout="constrained")
-    ax = fig.add_subplot()
-    seen = set()
-    for r in records:
-        name = _label(r.config, keys)
+    fig, ax, lines = _first_seeds(records, label)
+    for name, r in lines:
         h = r.history
-        if name in seen or not h.val_acc:
+        if not h.val_acc:
             continue
-        seen.add(name)
         (line,) = ax.plot(h.eval_steps[: len(h.val_acc)], h.val_acc, label=name)
         if h.best_step is not None:
             ax.plot([h.best_step], [h.val_acc[h.eval_steps.index(h.best_step)]], "o",

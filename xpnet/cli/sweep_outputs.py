@@ -9,10 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .._json import jsonable
 from ..sweeps import SweepRecord, config_key, normalize
 from ..sweeps.ranking import rank_records, save_record
 from .framework import CliRun, write_output
-from .sweep_results import cell, plain
+from .sweep_results import cell
 
 __all__ = ["BestKeeper", "run_namer"]
 
@@ -49,7 +50,7 @@ class BestKeeper:
             if key not in self.kept:
                 run.line(
                     "warning",
-                    f"best-{rank}: config {json.dumps(plain(records[i].config))} was trained "
+                    f"best-{rank}: config {json.dumps(jsonable(records[i].config))} was trained "
                     "by an earlier run without --save-best, so its parameters are gone; "
                     "rerun it with another --out to save them",
                 )
@@ -64,11 +65,11 @@ class BestKeeper:
 def run_namer(configs: list[dict[str, Any]]) -> Callable[[int, SweepRecord], str]:
     """TensorBoard run names: the config keys that vary across the sweep, ``lr=0.1_seed=0``."""
     norm = [normalize(c) for c in configs]
-    keys = [k for k in norm[0] if len({json.dumps(plain(c.get(k))) for c in norm}) > 1]
+    keys = [k for k in norm[0] if len({json.dumps(jsonable(c.get(k))) for c in norm}) > 1]
 
     def name(index: int, record: SweepRecord) -> str:
         c = record.config
-        text = "_".join(f"{k}={cell(plain(c.get(k)))}" for k in keys) or "config"
+        text = "_".join(f"{k}={cell(jsonable(c.get(k)))}" for k in keys) or "config"
         return re.sub(r"[^A-Za-z0-9=._,+-]", "-", text)
 
     return name

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .._files import atomic_write
+from .._json import config_json, jsonable
 from ..sweeps import SweepRecord, config_key, normalize
 from ..sweeps.ranking import final_scores
 from .framework import UsageError
@@ -29,7 +30,6 @@ __all__ = [
     "append_result",
     "cell",
     "check_run_setting",
-    "plain",
     "parse_record",
     "read_results",
     "scan_results",
@@ -122,7 +122,7 @@ def append_result(path: Path, record: SweepRecord) -> None:
     A write cut short (a full disk) is taken back, so the file never ends in part of a
     line, and raised as the ``OSError`` it is.
     """
-    line = (json.dumps(plain(record.as_dict()), allow_nan=True) + "\n").encode()
+    line = (json.dumps(jsonable(record.as_dict()), allow_nan=True) + "\n").encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
     try:
         size = os.fstat(fd).st_size
@@ -141,15 +141,6 @@ def append_result(path: Path, record: SweepRecord) -> None:
         os.close(fd)
 
 
-def plain(v: Any) -> Any:
-    """``v`` with tuples as lists, at every depth: what JSON gives back."""
-    if isinstance(v, dict):
-        return {k: plain(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [plain(x) for x in v]
-    return v
-
-
 def summarize(records: list[SweepRecord], *, halving: bool = False) -> list[dict[str, Any]]:
     """Rows of configs that differ only in seed: mean and std of the final test accuracy
     (and of the validation accuracy, with the mean validation loss, when there is one) of
@@ -163,7 +154,7 @@ def summarize(records: list[SweepRecord], *, halving: bool = False) -> list[dict
     groups: dict[str, list[SweepRecord]] = {}
     for r in records:
         c = {k: v for k, v in normalize(r.config).items() if k != "seed"}
-        groups.setdefault(json.dumps(plain(c), sort_keys=True), []).append(r)
+        groups.setdefault(config_json(c), []).append(r)
     rows = []
     for key, recs in groups.items():
         scores = [final_scores(r) for r in recs]

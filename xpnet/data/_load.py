@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -212,7 +213,26 @@ def load_data(
 ) -> DataSet:
     """Load an MNIST-format data set as uint8 arrays, with where it came from.
 
-    Parameters are those of :func:`load_mnist`.
+    Parameters
+    ----------
+    dataset : {"mnist", "mnist-sample", "fashion-mnist"}
+        ``"mnist-sample"`` is the bundled 5,000-digit subset (4,000 train / 1,000 test).
+    data_dir : path-like, optional
+        Directory holding the four IDX ``.gz`` files, and the only one read: missing files
+        are downloaded there (or, with downloads off, an error lists them). Without it:
+        ``$XPNET_DATA_DIR`` or ``~/.cache/xpnet/<dataset>``, then, for Fashion-MNIST,
+        Debian's ``/usr/share/datasets/fashion-mnist``; MNIST falls back to the sample.
+    download : bool
+        Fetch missing or corrupt files (``XPNET_OFFLINE=1`` turns this off). After every
+        mirror failed, no new attempt is made for :data:`RETRY_AFTER_S` seconds.
+    mirrors : sequence of str, optional
+        Base URLs to try in order; default ``$XPNET_<DATASET>_MIRRORS``, else :data:`MIRRORS`.
+    timeout : float
+        Seconds to wait for a mirror to connect, and for each read.
+    verify : bool
+        Check the MD5 of files found in writable data directories (downloads are always
+        checked; package-manager directories never are). The structure checks (magic
+        numbers, sizes, label range) are always made.
 
     Returns
     -------
@@ -268,11 +288,7 @@ def load_mnist(
     one_hot_label: bool = False,
     *,
     dataset: str = "mnist",
-    data_dir: str | os.PathLike[str] | None = None,
-    download: bool = True,
-    mirrors: Sequence[str] | None = None,
-    timeout: float = TIMEOUT_S,
-    verify: bool = True,
+    **sources: Any,
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Load an MNIST-format data set as NumPy arrays.
 
@@ -286,22 +302,9 @@ def load_mnist(
         True: labels as float32 one-hot rows ``(N, 10)``; False: uint8 ``(N,)``.
     dataset : {"mnist", "mnist-sample", "fashion-mnist"}
         ``"mnist-sample"`` is the bundled 5,000-digit subset (4,000 train / 1,000 test).
-    data_dir : path-like, optional
-        Directory holding the four IDX ``.gz`` files, and the only one read: missing files
-        are downloaded there (or, with downloads off, an error lists them). Without it:
-        ``$XPNET_DATA_DIR`` or ``~/.cache/xpnet/<dataset>``, then, for Fashion-MNIST,
-        Debian's ``/usr/share/datasets/fashion-mnist``; MNIST falls back to the sample.
-    download : bool
-        Fetch missing or corrupt files (``XPNET_OFFLINE=1`` turns this off). After every
-        mirror failed, no new attempt is made for :data:`RETRY_AFTER_S` seconds.
-    mirrors : sequence of str, optional
-        Base URLs to try in order; default ``$XPNET_<DATASET>_MIRRORS``, else :data:`MIRRORS`.
-    timeout : float
-        Seconds to wait for a mirror to connect, and for each read.
-    verify : bool
-        Check the MD5 of files found in writable data directories (downloads are always
-        checked; package-manager directories never are). The structure checks (magic
-        numbers, sizes, label range) are always made.
+    **sources
+        ``data_dir``, ``download``, ``mirrors``, ``timeout``, ``verify``: where the files
+        come from, as for :func:`load_data`.
 
     Returns
     -------
@@ -324,10 +327,7 @@ def load_mnist(
     ChecksumWarning
         A file in the data directory failed its MD5 check and is being downloaded again.
     """
-    d = load_data(
-        dataset, data_dir=data_dir, download=download, mirrors=mirrors, timeout=timeout,
-        verify=verify,
-    )  # fmt: skip
+    d = load_data(dataset, **sources)
     return (
         (_images(d.x_train, normalize, flatten), _labels(d.t_train, one_hot_label)),
         (_images(d.x_test, normalize, flatten), _labels(d.t_test, one_hot_label)),

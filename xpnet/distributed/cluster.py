@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from .._env import restored_environ
+
 #: What to install when Dask is missing.
 EXTRA_HINT = "pip install 'xpnet[dask]'"
 
@@ -101,8 +103,7 @@ def _local_cluster(distributed: Any, n: int) -> Iterator[Any]:
     env = "distributed.nanny.pre-spawn-environ"
     pre_spawn = {f"{env}.{v}": 1 for v in _BLAS_VARS} | {f"{env}.MALLOC_TRIM_THRESHOLD_": None}
     touched = (*_BLAS_VARS, *dask.config.get(env), "PYTHONHASHSEED")
-    before = {k: os.environ.get(k) for k in touched}
-    try:
+    with restored_environ(touched):
         with dask.config.set(pre_spawn):
             cluster = distributed.LocalCluster(
                 n_workers=n, threads_per_worker=1, processes=True,
@@ -113,12 +114,6 @@ def _local_cluster(distributed: Any, n: int) -> Iterator[Any]:
             )  # fmt: skip
         with cluster:
             yield cluster
-    finally:
-        for k, v in before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _security(address: str, ca: Any, cert: Any, key: Any) -> Any:

@@ -14,6 +14,14 @@ from .._array import arrays, is_array
 _NAMESPACES: dict[type, Any] = {}
 
 
+class Layer:
+    """What every layer keeps between its forward and its backward: the namespace its
+    last forward computed in (the state attributes are class-level ``None`` until a
+    forward sets them on the instance)."""
+
+    _xp: Any = None
+
+
 def namespace_of(a: Any) -> Any:
     """``array_namespace(a)``, remembered per array type."""
     kind = type(a)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._common import operands
+from ._common import Layer, operands
 from ._im2col import offsets, out_size, overlap_add, unpad, windows
 
 __all__ = ["Convolution", "Pooling"]
 
 
-class Convolution:
+class Convolution(Layer):
     """Cross-correlation of ``(N, C, H, W)`` images with ``FN`` filters, plus a bias.
 
     Parameters
@@ -38,17 +38,14 @@ class Convolution:
         The filters as rows (the transpose of the book's ``col_W``).
     """
 
+    x: Any = None
+    col: Any = None
+    col_W: Any = None
+    dW: Any = None
+    db: Any = None
+
     def __init__(self, W: Any, b: Any, stride: int = 1, pad: int = 0) -> None:
-        self.W = W
-        self.b = b
-        self.stride = stride
-        self.pad = pad
-        self.x: Any = None
-        self.col: Any = None
-        self.col_W: Any = None
-        self.dW: Any = None
-        self.db: Any = None
-        self._xp: Any = None
+        self.W, self.b, self.stride, self.pad = W, b, stride, pad
 
     def forward(self, x: Any) -> Any:
         """Shape (N, FN, out_h, out_w), ``out_h = (H + 2*pad - FH) // stride + 1``."""
@@ -95,7 +92,7 @@ class Convolution:
         return overlap_add(dcol, tuple(self.x.shape), fh, fw, self.stride, self.pad)
 
 
-class Pooling:
+class Pooling(Layer):
     """Max over ``pool_h x pool_w`` windows, channel by channel.
 
     Parameters
@@ -113,14 +110,11 @@ class Pooling:
         equal values, as ``argmax``): backward sends the gradient there only.
     """
 
+    x: Any = None
+    arg_max: Any = None
+
     def __init__(self, pool_h: int, pool_w: int, stride: int = 2, pad: int = 0) -> None:
-        self.pool_h = pool_h
-        self.pool_w = pool_w
-        self.stride = stride
-        self.pad = pad
-        self.x: Any = None
-        self.arg_max: Any = None
-        self._xp: Any = None
+        self.pool_h, self.pool_w, self.stride, self.pad = pool_h, pool_w, stride, pad
 
     def forward(self, x: Any) -> Any:
         """Shape (N, C, out_h, out_w), ``out_h = (H + 2*pad - pool_h) // stride + 1``."""

@@ -14,7 +14,7 @@ from typing import Any
 from ..losses import _targets
 from ..losses import softmax_cross_entropy_stats as _ce
 from ..mlp import ACTIVATIONS
-from ._common import operands
+from ._common import Layer, operands
 
 __all__ = ["Affine", "Relu", "Sigmoid", "SoftmaxWithLoss"]
 
@@ -22,7 +22,20 @@ _relu = ACTIVATIONS["relu"][0]
 _sigmoid, _sigmoid_backprop = ACTIVATIONS["sigmoid"]
 
 
-class Relu:
+class _Activation(Layer):
+    """An elementwise layer: ``out = _function(x, xp)``, kept for the backward."""
+
+    out: Any = None
+    _function: Any = None
+
+    def forward(self, x: Any) -> Any:
+        xp, x = operands(x)
+        self._xp = xp
+        self.out = self._function(x, xp)
+        return self.out
+
+
+class Relu(_Activation):
     """``max(x, 0)``; backward passes ``dout`` where the output is positive.
 
     Attributes
@@ -33,19 +46,11 @@ class Relu:
         Where the output is 0 (the book's ``x <= 0``), derived from :attr:`out`.
     """
 
-    def __init__(self) -> None:
-        self.out: Any = None
-        self._xp: Any = None
-
     @property
     def mask(self) -> Any:
         return None if self.out is None else ~(self.out > 0)
 
-    def forward(self, x: Any) -> Any:
-        xp, x = operands(x)
-        self._xp = xp
-        self.out = _relu(x, xp)
-        return self.out
+    _function = staticmethod(_relu)
 
     def backward(self, dout: Any) -> Any:
         """``dout`` (the output's shape) where the output is positive, else 0: a new array
@@ -57,7 +62,7 @@ class Relu:
         return dout * xp.astype(self.out > 0, dout.dtype)
 
 
-class Sigmoid:
+class Sigmoid(_Activation):
     """``1 / (1 + exp(-x))``; backward is ``dout * (1 - out) * out``.
 
     Attributes
@@ -65,21 +70,13 @@ class Sigmoid:
     out : array
     """
 
-    def __init__(self) -> None:
-        self.out: Any = None
-        self._xp: Any = None
-
-    def forward(self, x: Any) -> Any:
-        xp, x = operands(x)
-        self._xp = xp
-        self.out = _sigmoid(x, xp)
-        return self.out
+    _function = staticmethod(_sigmoid)
 
     def backward(self, dout: Any) -> Any:
         return _sigmoid_backprop(self.out, dout, self._xp)
 
 
-class Affine:
+class Affine(Layer):
     """``x @ W + b``, with ``x`` of any shape (N, ...) flattened to (N, D).
 
     Parameters
@@ -96,14 +93,14 @@ class Affine:
     original_x_shape : tuple
     """
 
+    x: Any = None
+    original_x_shape: tuple[int, ...] | None = None
+    dW: Any = None
+    db: Any = None
+
     def __init__(self, W: Any, b: Any) -> None:
         self.W = W
         self.b = b
-        self.x: Any = None
-        self.original_x_shape: tuple[int, ...] | None = None
-        self.dW: Any = None
-        self.db: Any = None
-        self._xp: Any = None
 
     def forward(self, x: Any) -> Any:
         xp, x = operands(x, self.W)
@@ -134,7 +131,7 @@ class Affine:
         )
 
 
-class SoftmaxWithLoss:
+class SoftmaxWithLoss(Layer):
     """Softmax and cross-entropy together: ``forward(x, t)`` returns the mean loss.
 
     The loss is the stable log-sum-exp form (:func:`xpnet.softmax_cross_entropy`), whose
@@ -151,12 +148,10 @@ class SoftmaxWithLoss:
         On the device; ``float(layer.loss)`` reads it back.
     """
 
-    def __init__(self) -> None:
-        self.loss: Any = None
-        self.y: Any = None
-        self.t: Any = None
-        self._t_hot: Any = None
-        self._xp: Any = None
+    loss: Any = None
+    y: Any = None
+    t: Any = None
+    _t_hot: Any = None
 
     def forward(self, x: Any, t: Any) -> Any:
         xp, x = operands(x)

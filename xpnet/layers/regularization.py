@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import device as device_of
 
-from ._common import like, operands
+from ._common import Layer, like, operands
 
 __all__ = ["BN_EPS", "BatchNormalization", "Dropout"]
 
@@ -19,7 +19,7 @@ __all__ = ["BN_EPS", "BatchNormalization", "Dropout"]
 BN_EPS = 10e-7
 
 
-class BatchNormalization:
+class BatchNormalization(Layer):
     """Normalize each feature over the batch, then scale by ``gamma`` and shift by ``beta``.
 
     Parameters
@@ -42,6 +42,14 @@ class BatchNormalization:
         What backward needs from the last training forward.
     """
 
+    input_shape: tuple[int, ...] | None = None
+    batch_size: int | None = None
+    xc: Any = None
+    xn: Any = None
+    std: Any = None
+    dgamma: Any = None
+    dbeta: Any = None
+
     def __init__(
         self,
         gamma: Any,
@@ -53,16 +61,8 @@ class BatchNormalization:
         self.gamma = gamma
         self.beta = beta
         self.momentum = momentum
-        self.input_shape: tuple[int, ...] | None = None
         self.running_mean = running_mean
         self.running_var = running_var
-        self.batch_size: int | None = None
-        self.xc: Any = None
-        self.xn: Any = None
-        self.std: Any = None
-        self.dgamma: Any = None
-        self.dbeta: Any = None
-        self._xp: Any = None
 
     def forward(self, x: Any, train_flg: bool = True) -> Any:
         """``gamma * normalized(x) + beta``, ``x``'s shape.
@@ -120,7 +120,7 @@ class BatchNormalization:
         return dx if dx.ndim == len(self.input_shape) else xp.reshape(dx, self.input_shape)
 
 
-class Dropout:
+class Dropout(Layer):
     """Zero each unit with probability ``dropout_ratio`` while training.
 
     Parameters
@@ -142,15 +142,15 @@ class Dropout:
     ``1 - dropout_ratio``.
     """
 
+    mask: Any = None
+    _keep: Any = None
+
     def __init__(self, dropout_ratio: float = 0.5, seed: Any = None) -> None:
         ratio = float(dropout_ratio)
         if not 0 <= ratio < 1:
             raise ValueError(f"dropout_ratio must be in [0, 1), got {dropout_ratio!r}")
         self.dropout_ratio = ratio
         self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        self.mask: Any = None
-        self._keep: Any = None
-        self._xp: Any = None
 
     def forward(self, x: Any, train_flg: bool = True) -> Any:
         xp, x = operands(x)

@@ -10,33 +10,15 @@ from typing import Any
 
 import numpy as np  # the book's `from common.functions import *` brings `np` too
 
-from ... import losses
+from ... import functions, losses
 from ..._array import arrays
-from ...functions import (
-    identity_function,
-    relu,
-    relu_grad,
-    sigmoid,
-    sigmoid_grad,
-    softmax,
-    step_function,
-)
+
+# the book's activations under their names (`from common.functions import *` gets them)
+from ...functions import *  # noqa: F403
 from ...losses import cross_entropy_error, mean_squared_error
 
-__all__ = [
-    "cross_entropy_error",
-    "identity_function",
-    "mean_squared_error",
-    "np",
-    "relu",
-    "relu_grad",
-    "sigmoid",
-    "sigmoid_grad",
-    "softmax",
-    "softmax_loss",
-    "step_function",
-    "sum_squared_error",
-]
+__all__ = ["cross_entropy_error", "mean_squared_error", "np", "softmax_loss", "sum_squared_error"]
+__all__ += functions.__all__
 
 
 def sum_squared_error(y: Any, t: Any) -> Any:
@@ -50,4 +32,4 @@ def sum_squared_error(y: Any, t: Any) -> Any:
 
 def softmax_loss(X: Any, t: Any) -> Any:
     """``cross_entropy_error(softmax(X), t)``, as the book's (1e-7 inside the log)."""
-    return losses.cross_entropy_error(softmax(X), t)
+    return losses.cross_entropy_error(functions.softmax(X), t)

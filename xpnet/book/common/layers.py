@@ -19,43 +19,15 @@ import numpy as np  # the book's `from common.layers import *` brings `np` too
 
 from ... import layers as _xl
 from .._host import backend, is_host, to_device, to_host
-from .functions import (
-    cross_entropy_error,
-    identity_function,
-    relu,
-    relu_grad,
-    sigmoid,
-    sigmoid_grad,
-    softmax,
-    softmax_loss,
-    step_function,
-    sum_squared_error,
-)
+from . import functions as _functions
+
+# the book's common/layers.py starts with `from common.functions import *`, and so does this
+from .functions import *  # noqa: F403
 from .util import col2im, im2col
 
-__all__ = [
-    "Affine",
-    "BatchNormalization",
-    "Convolution",
-    "Dropout",
-    "Pooling",
-    "Relu",
-    "Sigmoid",
-    "SoftmaxWithLoss",
-    "col2im",
-    "cross_entropy_error",
-    "identity_function",
-    "im2col",
-    "np",
-    "relu",
-    "relu_grad",
-    "sigmoid",
-    "sigmoid_grad",
-    "softmax",
-    "softmax_loss",
-    "step_function",
-    "sum_squared_error",
-]
+__all__ = ["Affine", "BatchNormalization", "Convolution", "Dropout", "Pooling", "Relu",
+           "Sigmoid", "SoftmaxWithLoss", "col2im", "im2col"]  # fmt: skip
+__all__ += _functions.__all__
 
 
 class _OnBackend:

@@ -57,17 +57,6 @@ class MultiLayerNet(HostAnswers, nets.MultiLayerNet):
     """The book's signature: ``MultiLayerNet(input_size, hidden_size_list, output_size,
     activation='relu', weight_init_std='relu', weight_decay_lambda=0)``."""
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size_list: Any,
-        output_size: int,
-        activation: str = "relu",
-        weight_init_std: Any = "relu",
-        weight_decay_lambda: float = 0,
-    ) -> None:
-        super().__init__(
-            input_size, hidden_size_list, output_size, activation, weight_init_std,
-            weight_decay_lambda, backend=backend(),
-        )  # fmt: skip
-        book_init(self, weight_init_std)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs, backend=backend())
+        book_init(self, self.weight_init_std)

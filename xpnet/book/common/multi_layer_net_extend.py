@@ -18,26 +18,13 @@ __all__ = ["MultiLayerNetExtend"]
 
 
 class MultiLayerNetExtend(HostAnswers, _MultiLayerNetExtend):
-    """The book's signature (``dropout_ration`` spelled as the book spells it)."""
+    """The book's signature: ``MultiLayerNetExtend(input_size, hidden_size_list,
+    output_size, activation='relu', weight_init_std='relu', weight_decay_lambda=0,
+    use_dropout=False, dropout_ration=0.5, use_batchnorm=False)``."""
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size_list: Any,
-        output_size: int,
-        activation: str = "relu",
-        weight_init_std: Any = "relu",
-        weight_decay_lambda: float = 0,
-        use_dropout: bool = False,
-        dropout_ration: float = 0.5,
-        use_batchnorm: bool = False,
-    ) -> None:
-        super().__init__(
-            input_size, hidden_size_list, output_size, activation, weight_init_std,
-            weight_decay_lambda, use_dropout, dropout_ration, use_batchnorm,
-            backend=backend(),
-        )  # fmt: skip
-        book_init(self, weight_init_std)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs, backend=backend())
+        book_init(self, self.config["weight_init_std"])
         for layer in self.layers.values():
             if hasattr(layer, "dropout_ratio"):
                 layer.rng = _GlobalRandom()
