@@ -50,6 +50,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from array_api_compat import is_numpy_namespace, is_torch_namespace  # noqa: E402
+
 from benchmarks import BATCH, HIDDEN, LR  # noqa: E402
 from benchmarks.load import LOAD_STEPS, bench_under_load  # noqa: E402
 from benchmarks.machine import machine  # noqa: E402
@@ -184,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     def floors(previous: dict[str, Any]) -> dict[str, Any]:
         out = {}
         for b in bs:
-            on_gpu = b.name == "cupy" or "cuda" in b.device_name
+            on_gpu = not b.on_cpu
             gemm_n = 8192 if on_gpu else (1024 if quick else 2048)
             key = f"{label(b)}/{b.dtype_name}"
             out[key] = measure_matmul(b, plan, gemm_n, target, previous.get(key))
@@ -199,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         if not gpu_only:
             runners.append(("chapter", "numpy:cpu", "float64", chapter_runs(data, it)))
         for b in bs:
-            if b.name == "torch" and b.dtype_name == "float32":
+            if is_torch_namespace(b.xp) and b.dtype_name == "float32":  # plain PyTorch rows
                 where = f"torch:{b.device_name}"
                 runners.append(("pytorch", where, "float32", torch_runs(b.device_name, data, it)))
         return bench_training(runners, it, args.repeats)
@@ -231,13 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     # (h) the closure-style numerical gradient and (i) the loop under load: NumPy and torch
     # on the CPU.
     result["closure_gradient"], result["under_load"] = [], []
-    cpu32 = [b for b in b32 if b.name == "numpy"]
+    cpu32 = [b for b in b32 if is_numpy_namespace(b.xp)]
     if not gpu_only:
         result["closure_gradient"] = section(
             "closure_gradient", lambda: bench_closure_gradient(CLOSURE_ELEMENTS, args.repeats)
         )
     # NumPy's BLAS threads and torch's own intra-op threads, each idle and beside a competitor
-    loaded = cpu32 + [b for b in b32 if b.name == "torch" and b.device_name == "cpu"]
+    loaded = cpu32 + [b for b in b32 if is_torch_namespace(b.xp) and b.on_cpu]
     if loaded:
         steps = min(LOAD_STEPS, args.iters)
         result["under_load"] = section("under_load", lambda: [
@@ -305,7 +307,7 @@ def stacked_rows(
         if b.device_name != "cpu":
             continue
         steps = min(iters, 600 if quick else 1200)  # steps alone: T(S) - T(S/2)
-        ks = (16,) if b.name == "torch" else (16, 64)
+        ks = (16,) if is_torch_namespace(b.xp) else (16, 64)
         gemm = matmul.get(f"{label(b)}/float32", {}).get("gemm_gflops")
         rows += bench_stacked_steps(b, data, steps, repeats, ks, gemm)
         rows += bench_stacked_sweep(b, data, steps, repeats, 16)

@@ -25,6 +25,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 from xpnet import BackendError, get_backend  # noqa: E402
 from xpnet._threads import limit_blas_threads, user_chose_threads  # noqa: E402
 from xpnet.backends import BACKENDS, canonical_device  # noqa: E402
+from xpnet.backends import SPECS as LIBRARIES  # noqa: E402
 
 
 class Spec(NamedTuple):
@@ -124,8 +125,7 @@ def _matches(wanted: list[tuple[str, str | None]] | None, spec: Spec) -> bool:
 @functools.cache
 def _unavailable(name: str, device: str) -> str | None:
     """Why this backend cannot run here (probed once per test run), or None."""
-    if name == "jax":
-        _jax_x64()
+    _allow_float64(name)
     try:
         get_backend(name, device, "float32")
     except BackendError as exc:
@@ -134,13 +134,10 @@ def _unavailable(name: str, device: str) -> str | None:
 
 
 @functools.cache
-def _jax_x64() -> None:
-    """The suite checks float64 figures; JAX needs x64 on for them (once, before use)."""
-    try:
-        import jax
-    except ImportError:
-        return
-    jax.config.update("jax_enable_x64", True)
+def _allow_float64(name: str) -> None:
+    """The suite checks float64 figures: libraries that keep float64 off (JAX) turn it on
+    once, before use."""
+    LIBRARIES[name].allow_float64()
 
 
 @pytest.hookimpl(trylast=True)  # after -k/-m, so only backends still wanted are probed
@@ -191,8 +188,7 @@ def _open(spec: Spec, dtype: str, request: pytest.FixtureRequest):
     for mark in request.node.iter_markers("skip_backends"):
         if spec.name in mark.args or spec.id in mark.args:
             pytest.skip(f"{spec.id}: {mark.kwargs.get('reason', 'not applicable')}")
-    if spec.name == "jax":
-        _jax_x64()
+    _allow_float64(spec.name)
     try:
         return get_backend(spec.name, spec.device, dtype)
     except BackendError as exc:  # e.g. a dtype this device lacks

@@ -170,14 +170,9 @@ class LayerNet(_OnDevice):
         One read-back at the end. Unlike the book's, a last partial batch is counted too
         (the book drops it but divides by all ``N``). ``scale`` multiplies the inputs.
         """
-        total = self.correct_total(x, t, scale=scale, batch_size=batch_size)
-        return int(self.backend.to_numpy(total)) / int(x.shape[0])
+        return self._fraction(self.correct_total(x, t, scale=scale, batch_size=batch_size), x)
 
     # --- backward ----------------------------------------------------------------------
-
-    def gradient(self, x: Any, t: Any) -> dict[str, Any]:
-        """Backprop gradients of the training-mode loss, keyed as :attr:`params`."""
-        return self.loss_and_gradient(x, t)[1]
 
     def loss_and_gradient(
         self, x: Any, t: Any, *, scale: float | None = None, step: Any = 1.0

@@ -98,6 +98,15 @@ class _OnDevice:
             x = b.xp.astype(x, self.dtype)
         return x
 
+    def gradient(self, x: Any, t: Any) -> dict[str, Any]:
+        """Backprop gradients of the training loss (weight decay included), keyed as
+        ``params`` (the net's ``loss_and_gradient``, the loss dropped)."""
+        return self.loss_and_gradient(x, t)[1]
+
+    def _fraction(self, total: Any, x: Any) -> float:
+        """A device count of right rows as the fraction of ``x``'s rows: one read-back."""
+        return int(self.backend.to_numpy(total)) / int(x.shape[0])
+
     def _targets(self, t: Any, x: Any) -> Any:
         """Labels (one fewer dimension than ``x``) stay integers; one-hot rows, of any
         dtype, become the net's float dtype."""
@@ -283,14 +292,9 @@ class MultiLayerNet(_OnDevice):
         """
         if x.ndim == 1:  # one sample
             x, t = x[None, ...], t[None, ...]
-        total = self.correct_total(x, t, scale=scale, batch_size=batch_size)
-        return int(self.backend.to_numpy(total)) / int(x.shape[0])
+        return self._fraction(self.correct_total(x, t, scale=scale, batch_size=batch_size), x)
 
     # --- backward ----------------------------------------------------------------------
-
-    def gradient(self, x: Any, t: Any) -> dict[str, Any]:
-        """Backprop gradients of :meth:`loss` (weight decay included), params' shapes."""
-        return self.loss_and_gradient(x, t)[1]
 
     def loss_and_gradient(
         self, x: Any, t: Any, *, scale: float | None = None, step: Any = 1.0

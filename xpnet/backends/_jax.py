@@ -62,6 +62,13 @@ class Jax(Spec):
 
         return DTYPES if jax.config.jax_enable_x64 else ("float32", "float16")
 
+    def allow_float64(self) -> None:
+        try:
+            import jax
+        except ImportError:  # not installed: the probe says so
+            return
+        jax.config.update("jax_enable_x64", True)
+
     def set_tf32(self, on: bool) -> None:
         import jax
 

@@ -118,6 +118,10 @@ class Spec:
         (its BLAS is governed through threadpoolctl, or it has no CPU pool)."""
         return None
 
+    def allow_float64(self) -> None:
+        """Switch on float64 where the library keeps it off by default (process-wide, before
+        the first array is made); most have it on."""
+
     def set_tf32(self, on: bool) -> None:
         """Set the library's process-wide float32-matmul precision (no-op on CPU libraries)."""
 
