@@ -85,6 +85,7 @@ from benchmarks.timing import (  # noqa: E402
 )
 from xpnet._files import atomic_write  # noqa: E402
 from xpnet.cli import UsageError, check_output  # noqa: E402
+from xpnet.cli.framework import CommandParser  # noqa: E402
 
 CLOSURE_ELEMENTS = 10_000
 #: Configs of the recipe stacked on a GPU and timed against one run (target: <= 3x).
@@ -99,7 +100,7 @@ def _positive_int(text: str) -> int:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = CommandParser(prog="bench", description=__doc__.splitlines()[0])
     add = p.add_argument
     add("--iters", type=_positive_int, help="training steps (default 10000; 600 with --quick)")
     add(

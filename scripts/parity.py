@@ -21,16 +21,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import xpnet  # noqa: E402
 from xpnet import parity  # noqa: E402
 from xpnet._files import atomic_write  # noqa: E402
-from xpnet.cli import UsageError, check_output, cli_errors  # noqa: E402
+from xpnet.cli import check_output  # noqa: E402
+from xpnet.cli.framework import CliRun, CommandParser, run_command  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    with cli_errors("parity") as run:
-        return _main(argv, run)
+    """1 when a check fails, 0 when all pass; bad flags exit 2 with one line."""
+    return run_command(_parser(), argv, _main)
 
 
-def _main(argv: list[str] | None, run) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _parser() -> CommandParser:
+    p = CommandParser(prog="parity", description=__doc__.splitlines()[0])
     p.add_argument("--backend", help="backend to check (default: XPNET_BACKEND)")
     p.add_argument("--device", help="its device (default: XPNET_DEVICE)")
     p.add_argument("--reference", default="numpy", help="reference backend, run in float64")
@@ -39,13 +40,14 @@ def _main(argv: list[str] | None, run) -> int:
     p.add_argument("--check", action="append", choices=list(parity.CHECKS),
                    help="run only these checks (repeatable)")  # fmt: skip
     p.add_argument("--out", type=Path, help="also write the results as JSON")
-    args = p.parse_args(argv)
-    try:
+    return p
+
+
+def _main(args: argparse.Namespace, run: CliRun) -> int:
+    with run.usage_errors(xpnet.BackendError):
         check_output("--out", args.out)
         reference = xpnet.get_backend(args.reference, None, "float64")
         backends = [xpnet.get_backend(args.backend, args.device, d) for d in args.dtype]
-    except (xpnet.BackendError, UsageError) as exc:
-        p.exit(2, f"parity: error: {exc}\n")
 
     print(f"parity: {backends[0].name} on {backends[0].device_name} "
           f"vs {reference.name} float64")  # fmt: skip

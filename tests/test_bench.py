@@ -414,6 +414,21 @@ def test_help_lists_the_flags(capsys):
     assert "--quick" in out and "--gpu-only" in out
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--iters", "0"], "bench: error: argument --iters: expected a positive integer, got '0'"),
+        (["--gpu-only", "--peak-rss"],
+         "bench: error: --gpu-only times GPU rows only: drop --include-strict and --peak-rss"),
+    ],
+)  # fmt: skip
+def test_bad_flags_are_one_line_and_exit_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        load_script("bench").main(argv)
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == message + "\n"  # no usage block
+
+
 def _gpu_usable() -> bool:
     for name in ("torch", "cupy"):
         try:

@@ -180,13 +180,14 @@ def run_command(
     *,
     memory_hint: str | None = None,
 ) -> int:
-    """A command: ``body(args, run)`` under :func:`cli_errors`; 0 when it returns."""
+    """A command: ``body(args, run)`` under :func:`cli_errors`; the status it returns (a
+    verdict such as "checks failed"), 0 when it returns nothing."""
     args = parser.parse_args(argv)
     with cli_errors(parser.prog, parser) as run:
         if memory_hint is not None:
             run.memory_hint = memory_hint
-        body(args, run)
-    return 0
+        status = body(args, run)
+    return status if isinstance(status, int) else 0
 
 
 @contextmanager
