@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -241,12 +242,17 @@ def interleaved(
     return best
 
 
-def step_times(name: str, target_s: float, backends: list[str]) -> dict[str, float]:
-    """Seconds per training step: the reference and xpnet on each backend, in turn."""
+def step_times(
+    name: str, target_s: float, backends: list[str], *, reference: bool = True
+) -> dict[str, float]:
+    """Seconds per training step: the reference (unless ``reference=False``, as for the
+    GPU rows) and xpnet on each backend, in turn."""
     x, t = batch(100, (1, 28, 28))
-    ref = reference_of(make(name, "numpy"))
-    fns = {"reference numpy": lambda: ref_step(ref, x, t)}
-    syncs = {"reference numpy": _noop}
+    fns: dict[str, Callable[[], Any]] = {}
+    syncs: dict[str, Callable[[], None]] = {}
+    if reference:
+        ref = reference_of(make(name, "numpy"))
+        fns["reference numpy"], syncs["reference numpy"] = lambda: ref_step(ref, x, t), _noop
     for b in backends:
         net = make(name, b)
         xd, td = net.backend.asarray(x), net.backend.asarray(t)
@@ -292,13 +298,32 @@ def memory(n_train: int = 2000) -> dict[str, float]:
     return {"reference numpy": epoch_peak(ref_epoch), "xpnet numpy": epoch_peak(xp_epoch)}
 
 
-def main(argv: list[str] | None = None) -> None:
+def _gpu_rows(args: argparse.Namespace, backends: list[str]) -> int:
+    """The GPU rows: each net's training step on each usable GPU backend, per second."""
+    gpus = [b for b in backends if not make("SimpleConvNet", b).backend.on_cpu]
+    if not gpus:
+        print("no usable GPU backend among --backends", file=sys.stderr)
+        return 1
+    print("float32, batch 100, 28x28; best of 5 windows taken in turn, per step "
+          "(gradient + SGD update), device synchronized")  # fmt: skip
+    for name in args.nets.split(","):
+        for row, s in step_times(name, args.seconds, gpus, reference=False).items():
+            print(f"{name:14s} {row:16s} {s * 1e3:8.2f} ms  {1 / s:8.1f} steps/s")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="timing per row (10)")
     parser.add_argument("--threads", type=int, default=1, help="BLAS/torch threads (1)")
     parser.add_argument("--nets", default="SimpleConvNet,DeepConvNet")
     parser.add_argument("--backends", default="numpy,torch",
                         help="numpy, torch, torch:cuda, cupy, ... (numpy,torch)")  # fmt: skip
+    parser.add_argument(
+        "--gpu-rows", action="store_true",
+        help="steps per second on the GPU backends of --backends only: no reference row, no "
+        "memory row; exit 1 when none of them is usable",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     backends = []
     for b in args.backends.split(","):
@@ -309,6 +334,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"skipped {b}: {exc}")
             continue
         backends.append(b)
+    if args.gpu_rows:
+        return _gpu_rows(args, backends)
     if any(b.startswith("torch") for b in backends):
         import torch
 
@@ -328,7 +355,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"SimpleConvNet epoch peak {row:16s} {b / 2**20:8.1f} MiB  {b / ref:5.2f}x")
     finally:
         limiter.restore_original_limits()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

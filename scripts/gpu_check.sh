@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The GPU checks in one run of at most 8 minutes on one cold GPU machine (empty kernel
+# The GPU checks in one run of at most 9 minutes on one cold GPU machine (empty kernel
 # cache, nothing installed but Python, NumPy, CuPy and PyTorch). Run from the repository
 # root on a machine with an NVIDIA GPU:
 #
 #     bash scripts/gpu_check.sh            # outputs in ./gpu-results, or in $OUT when set
 #     bash scripts/gpu_check.sh --dry-run  # the wheel check and the plan; runs no step
 #
-# Steps and their limits (seconds); the sum of the limits is the worst case, 480 s:
+# Steps and their limits (seconds); the sum of the limits is the worst case, 525 s:
 #
 #   step                limit  expected  what
 #   wheels                 15         2  unpack the missing wheels of ./.whl (below)
@@ -19,7 +19,8 @@
 #   parity_torch_cuda      30        15  scripts/parity.py on torch CUDA
 #   parity_cupy            30        20  scripts/parity.py on CuPy (kernels mostly cached)
 #   bench                  60        35  scripts/bench.py --quick --gpu-only --synthetic
-#   total                 480       261
+#   bench_convnet          45        25  SimpleConvNet/DeepConvNet steps/s, torch CUDA, CuPy
+#   total                 525       286
 #
 # How the limits were set. CuPy compiles each new kernel (one per operation, dtype
 # combination and number of dimensions) with NVRTC on first use, 0.2-0.3 s each; with
@@ -50,9 +51,9 @@
 # against the Python here and unpacks only those missing or too old, into a temporary
 # directory put on PYTHONPATH (all are pure Python), never into the system's Python;
 # a required package with neither an installed copy nor a wheel fails the check.
-# threadpoolctl is optional (xpnet runs without it). At most 15 files are written:
+# threadpoolctl is optional (xpnet runs without it). At most 16 files are written:
 # environment.txt, wheels.txt, kernel_cache.txt, pytest_torch_cuda.txt, pytest_cupy.txt,
-# parity_cupy.{txt,json}, parity_torch_cuda.{txt,json}, bench.{txt,json}.
+# parity_cupy.{txt,json}, parity_torch_cuda.{txt,json}, bench.{txt,json}, bench_convnet.txt.
 set -euo pipefail
 
 PY=${GPU_CHECK_PYTHON:-python3}
@@ -256,7 +257,7 @@ main() {
     local f
     for f in environment.txt wheels.txt kernel_cache.txt pytest_torch_cuda.txt pytest_cupy.txt \
         parity_cupy.txt parity_cupy.json parity_torch_cuda.txt parity_torch_cuda.json \
-        bench.txt bench.json; do
+        bench.txt bench.json bench_convnet.txt; do
         rm -f "$out/$f"
     done
     started=$(date +%s%N)
@@ -323,6 +324,8 @@ main() {
     if [ -n "$usable" ] || [ "$dry_run" -eq 1 ]; then
         step bench bench.txt 60 "$PY" scripts/bench.py --quick --gpu-only --synthetic \
             --out "$out/bench.json"
+        step bench_convnet bench_convnet.txt 45 "$PY" -m benchmarks.convnet --gpu-rows \
+            --backends torch:cuda,cupy --seconds 2
     fi
 
     summary

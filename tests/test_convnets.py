@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import re
 
 import numpy as np
 import pytest
@@ -201,3 +202,22 @@ def test_conv_param_errors_are_named():
     with pytest.raises(ValueError, match="does not fit a height of size 4"):
         SimpleConvNet((1, 4, 4), {"filter_num": 3, "filter_size": 5, "pad": 0, "stride": 1},
                       backend="numpy")  # fmt: skip
+
+
+def test_gpu_rows_of_the_conv_bench(monkeypatch, capsys):
+    """``python -m benchmarks.convnet --gpu-rows``: steps per second of each net on the GPU
+    backends only (a CPU backend passed for a GPU here), exit 1 when there is none."""
+    from benchmarks import convnet
+    from xpnet.backends._registry import SPECS
+
+    assert convnet.main(["--gpu-rows", "--backends", "numpy"]) == 1
+    assert "no usable GPU backend" in capsys.readouterr().err
+    monkeypatch.setattr(SPECS["numpy"], "on_cpu", lambda dev: False)
+    argv = ["--gpu-rows", "--backends", "numpy", "--nets", "SimpleConvNet", "--seconds", "0.05"]
+    assert convnet.main(argv) == 0
+    out = capsys.readouterr().out
+    rows = re.findall(r"^SimpleConvNet\s+xpnet numpy\s+([0-9.]+) ms\s+([0-9.]+) steps/s$", out,
+                      flags=re.M)  # fmt: skip
+    assert len(rows) == 1 and "reference" not in out
+    ms, per_s = (float(v) for v in rows[0])
+    assert per_s == pytest.approx(1000 / ms, rel=0.01)
