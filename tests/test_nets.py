@@ -162,3 +162,32 @@ def test_structured_numerical_gradient_memory_is_bounded():
     assert peak < 4 * 2**20, f"peak {peak / 2**20:.1f} MiB"
     for k in reference:
         np.testing.assert_allclose(bounded[k], reference[k], rtol=1e-12, atol=1e-15)
+
+
+def test_whole_set_passes_choose_their_blas_threads(monkeypatch):
+    """accuracy over a whole set, of an MLP or a net of layers, and the Trainer's epochs
+    run inside blas_threads for their backend (outside it, OpenBLAS's thread per core on a
+    busy machine made a DeepConvNet test-set pass 15x slower)."""
+    from contextlib import contextmanager
+
+    import xpnet.nets as nets_module
+    import xpnet.trainer as trainer_module
+
+    entered = []
+
+    @contextmanager
+    def recording(flops=None, backend=None):
+        entered.append(backend)
+        yield 1
+
+    monkeypatch.setattr(nets_module, "blas_threads", recording)
+    monkeypatch.setattr(trainer_module, "blas_threads", recording)
+    x, t = np.zeros((6, 1, 6, 6)), np.arange(6) % 3
+    conv = xpnet.SimpleConvNet((1, 6, 6), {"filter_num": 2, "filter_size": 3, "pad": 0,
+                                           "stride": 1}, hidden_size=4, output_size=3)  # fmt: skip
+    mlp = xpnet.TwoLayerNet(36, 4, 3)
+    conv.accuracy(x, t)
+    mlp.accuracy(x.reshape(6, -1), t)
+    assert entered == [conv.backend, mlp.backend]
+    xpnet.Trainer(conv, x, t, x, t, epochs=1, mini_batch_size=3, verbose=False).train()
+    assert entered[2] is conv.backend and len(entered) >= 4

@@ -63,6 +63,7 @@ class LayerNet(_OnDevice):
     weight_decay_lambda: float = 0.0
     #: ``loss(x, t)``'s default mode (the book's DeepConvNet computes its loss training).
     _LOSS_TRAINS = False
+    _EVAL_ROWS = EVAL_BATCH
 
     def _link(self, links: list[tuple[str, Any, str, str]]) -> None:
         """``(param key, layer, attribute, gradient attribute)`` for every parameter."""
@@ -148,22 +149,8 @@ class LayerNet(_OnDevice):
         pred = xp.argmax(self.predict(x, False), axis=-1)
         return xp.count_nonzero(pred == xp.astype(labels, pred.dtype))
 
-    def correct_total(
-        self, x: Any, t: Any, *, scale: float | None = None, batch_size: int = EVAL_BATCH
-    ) -> Any:
-        """:meth:`correct_count` over a whole set, ``batch_size`` rows per forward pass."""
-        n = int(x.shape[0])
-        if n == 0:
-            raise ValueError("accuracy of an empty set is undefined")
-        total = None
-        for start in range(0, n, batch_size):
-            stop = min(n, start + batch_size)
-            c = self.correct_count(x[start:stop, ...], t[start:stop, ...], scale=scale)
-            total = c if total is None else total + c
-        return total
-
     def accuracy(
-        self, x: Any, t: Any, batch_size: int = EVAL_BATCH, *, scale: float | None = None
+        self, x: Any, t: Any, batch_size: int | None = None, *, scale: float | None = None
     ) -> float:
         """Fraction of rows classified right, in test mode, ``batch_size`` rows at a time.
 

@@ -14,6 +14,7 @@ import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
+from ._threads import blas_threads
 from .backends import to_numpy
 from .batches import batch_chunks
 from .optimizers import get_optimizer
@@ -159,8 +160,10 @@ class Trainer:
         for _, rows in batch_chunks(self.seed, self.train_size, self.batch_size, interval,
                                     self.max_iter, self.current_iter):  # fmt: skip
             rows_dev = xp.asarray(rows, device=dev)
-            for i in range(int(rows.shape[0])):
-                self.train_step(rows_dev[i, ...])
+            # an epoch's threads chosen for the machine's load, as xpnet.train's
+            with blas_threads(backend=getattr(self.network, "backend", None)):
+                for i in range(int(rows.shape[0])):
+                    self.train_step(rows_dev[i, ...])
         self._flush()
         self.test_acc = float(self.network.accuracy(self.x_test, self.t_test))
         if self.verbose:

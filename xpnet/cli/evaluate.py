@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._threads import blas_threads
 from ..backends import BackendError, get_backend
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..data import DATASETS, DataError
@@ -84,14 +85,13 @@ def _evaluate(args: argparse.Namespace, run: CliRun) -> None:
         )
     run.stage = "while evaluating"
     scale = input_scale(x_test)  # raw pixels are scaled as train() scales them
-    pred = np.concatenate(
-        [
+    with blas_threads(backend=backend):  # a whole-set pass: threads for the machine's load
+        pred = np.concatenate([
             backend.to_numpy(
                 backend.xp.argmax(net.logits(x_test[i : i + EVAL_CHUNK], scale=scale), axis=-1)
             )
             for i in range(0, len(x_test), EVAL_CHUNK)
-        ]
-    )
+        ])  # fmt: skip
     print(format_report(pred, labels, dataset=data.name, classes=classes))
 
 
