@@ -27,6 +27,7 @@ from .evaluation import set_totals
 from .numerical import PrecisionWarning, resolve_step
 from .optimizers import SGD, Optimizer, hyper_on_device
 from .scaling import input_scale
+from .step import net_stepper
 from .validation import EarlyStopping, check_validation, restore, snapshot, split_validation
 
 __all__ = [
@@ -74,7 +75,12 @@ class TrainHistory:
         Wall time of the loop, evaluations included, device synchronized at the end.
     warmup_seconds : float
         Wall time of the untimed first step and evaluation chunk on backends that compile
-        kernels (see :mod:`xpnet._warmup`); 0 elsewhere.
+        kernels or with a compiled step (see :mod:`xpnet._warmup`); 0 elsewhere.
+    compile_seconds : float
+        Wall time of the compiled step's first call for each input shape (compilation
+        included, :class:`xpnet.step.Stepper`), not part of ``loop_seconds``; 0 eager.
+    compiles : int
+        How many times the step was compiled (1 for a run; more means shapes changed).
     diverged : bool
         The loss became NaN/inf or ran far above where it started.
     input_scale : float or None
@@ -97,6 +103,8 @@ class TrainHistory:
     eval_steps: list[int] = field(default_factory=list)
     loop_seconds: float = 0.0
     warmup_seconds: float = 0.0
+    compile_seconds: float = 0.0
+    compiles: int = 0
     diverged: bool = False
     input_scale: float | None = None
     val_acc: list[float] = field(default_factory=list)
@@ -129,6 +137,7 @@ def train(
     validation: float | None = None,
     patience: int | None = None,
     stop: Callable[[], bool] | None = None,
+    compile: bool | str = False,
 ) -> TrainHistory:
     """Mini-batch training as in the chapter's train_neuralnet.py.
 
@@ -182,6 +191,12 @@ def train(
         did not beat the best validation score (higher accuracy, ties broken by lower
         loss); the net and optimizer end holding the state of the best evaluation
         (``history.best_step``), also when the run goes to the last step.
+    compile : {False, True, "auto"}
+        Compile the training step (:mod:`xpnet.step`: ``jax.jit``, ``torch.compile``),
+        ``"auto"`` where it was measured to pay (JAX). Affine-layer nets only
+        (``TwoLayerNet``, ``MultiLayerNet``), ``gradient="backprop"``; True elsewhere is
+        an error. On JAX the compiled step consumes the previous parameter arrays: keep
+        ``net.params``, not arrays taken from it earlier.
 
     Returns
     -------
@@ -248,6 +263,10 @@ def train(
         best = snapshot(net.params, optimizer)
     pending: list[Any] = []  # per-step losses still on the device
     in_place = is_writeable_array(next(iter(net.params.values())))
+    if gradient == "numerical" and compile is True:
+        raise ValueError("compile=True compiles the backprop step: use gradient='backprop'")
+    stepper = None if gradient == "numerical" else net_stepper(
+        net, optimizer, lr, scale=scale, compile=compile)  # fmt: skip
 
     def one_step(xb: Any, tb: Any) -> Any:
         if gradient == "numerical":
@@ -256,6 +275,8 @@ def train(
             grads = net.numerical_gradient(xf, tb)
             (optimizer or SGD(sgd_lr)).update(net.params, grads)
             return loss
+        if stepper is not None:  # affine-layer nets: the one step function, maybe compiled
+            return stepper(net.params, xb, tb)
         if sgd_lr is not None:  # SGD: lr folded into backprop, one subtraction each
             loss, steps = net.loss_and_gradient(xb, tb, scale=scale, step=sgd_lr)
             for k, g in steps.items():
@@ -268,11 +289,23 @@ def train(
         optimizer.update(net.params, grads)
         return loss
 
-    if b.warms_up and gradient == "backprop":  # a numerical step is thousands of passes
-        history.warmup_seconds += warm_up(b, net, optimizer, one_step, lambda rows: batch_blocks(
-            x_dev, t_hot, rows, net.dtype), x_dev, t_dev, batch_size, scale)  # fmt: skip
+    compiled = stepper is not None and stepper.compiled
+    if (b.warms_up or compiled) and gradient == "backprop":  # a numerical step: 1000s of passes
+        with blas_threads(backend=b):  # the loop's threads: a compiled step guards on them
+            history.warmup_seconds += warm_up(
+                b,
+                net,
+                optimizer,
+                one_step,
+                lambda rows: batch_blocks(x_dev, t_hot, rows, net.dtype),
+                x_dev,
+                t_dev,
+                batch_size,
+                scale,
+            )
     bar = progress_bar(total=iters, initial=start_step, disable=not progress, unit="step",
                        desc="train")  # fmt: skip
+    compile_before = 0.0 if stepper is None else stepper.compile_seconds
     start = time.perf_counter()
     with bar, warnings.catch_warnings():
         warnings.simplefilter("ignore", PrecisionWarning)  # warned once above
@@ -314,6 +347,10 @@ def train(
             history.final_test_acc = _accuracy(net, *test, scale)
         b.synchronize()
     history.loop_seconds += time.perf_counter() - start
+    if stepper is not None:  # a recompilation inside the loop is not training time
+        history.loop_seconds -= stepper.compile_seconds - compile_before
+        history.compile_seconds += stepper.compile_seconds
+        history.compiles += stepper.compiles
     return history
 
 
