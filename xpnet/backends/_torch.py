@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
+import warnings
 from types import ModuleType
 from typing import Any
 
@@ -12,6 +14,9 @@ import array_api_compat
 import numpy as np
 
 from ._spec import BackendError, Spec, probe_gpu
+
+#: The start of Dynamo's note on tracing through a ``functools.lru_cache`` wrapper.
+_LRU_CACHE_NOTE = "Dynamo detected a call to a `functools.lru_cache`-wrapped function"
 
 
 class Torch(Spec):
@@ -63,14 +68,17 @@ class Torch(Spec):
     def compile_step(self, fn: Any, dev: Any) -> Any:
         import torch
 
-        if dev.type != "cuda":
-            return torch.compile(fn, dynamic=False)
-        graphed = torch.compile(fn, mode="reduce-overhead", dynamic=False)
+        cuda = dev.type == "cuda"
+        with _quiet():
+            compiled = torch.compile(fn, mode="reduce-overhead" if cuda else None, dynamic=False)
 
         def step(*args: Any) -> Any:
-            torch.compiler.cudagraph_mark_step_begin()
-            # a CUDA graph replays into the same memory: what the caller keeps is copied
-            return _clone(graphed(*args))
+            with _quiet():
+                if not cuda:
+                    return compiled(*args)
+                torch.compiler.cudagraph_mark_step_begin()
+                # a CUDA graph replays into the same memory: what the caller keeps is copied
+                return _clone(compiled(*args))
 
         return step
 
@@ -140,3 +148,15 @@ def _clone(out: Any) -> Any:
     if isinstance(out, tuple | list):
         return type(out)(_clone(v) for v in out)
     return out.clone() if hasattr(out, "clone") else out
+
+
+@contextlib.contextmanager
+def _quiet() -> Any:
+    """torch.compile's notes that are no concern of a caller, silenced where they arise."""
+    with warnings.catch_warnings():
+        # at each trace: it traces array-api-compat's cached namespace lookup through (a
+        # pure function of the array's type)
+        warnings.filterwarnings("ignore", _LRU_CACHE_NOTE, UserWarning)
+        # Inductor imports modules of torch's that warn of their own deprecation
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="torch")
+        yield
