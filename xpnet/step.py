@@ -33,10 +33,25 @@ from .mlp import loss_and_grads
 from .nets import MultiLayerNet
 from .optimizers import SGD, Optimizer, _sub, hyper_on_device
 
-__all__ = ["COMPILE_MODES", "Stepper", "compile_wanted", "make_step", "net_stepper"]
+__all__ = [
+    "COMPILE_FLAGS",
+    "COMPILE_HELP",
+    "COMPILE_MODES",
+    "Stepper",
+    "compile_wanted",
+    "make_step",
+    "net_stepper",
+]
 
 #: What ``compile=`` accepts.
 COMPILE_MODES = (True, False, "auto")
+
+#: ``--compile`` of the train and sweep commands, as ``compile=``.
+COMPILE_FLAGS = {"auto": "auto", "on": True, "off": False}
+COMPILE_HELP = (
+    "compile the training step (jax.jit, torch.compile): auto where it was measured to "
+    "pay (JAX), on (an error where the backend cannot), off"
+)
 
 StepFn = Callable[[dict, dict, Any, Any, dict], tuple[dict, dict, Any]]
 

@@ -21,6 +21,7 @@ from ..data import DataError
 from ..nets import ACTIVATIONS, INIT_GAINS, MultiLayerNet, TwoLayerNet
 from ..optimizers import OPTIMIZERS, get_optimizer
 from ..scaling import input_scale
+from ..step import COMPILE_FLAGS, COMPILE_HELP
 from ..training import GRADIENT_MODES, TrainingDivergedError, train
 from ..validation import history_through
 from .framework import (
@@ -157,6 +158,7 @@ def _train_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--save", type=Path, metavar="PATH", help="write a checkpoint (.npz)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    p.add_argument("--compile", choices=COMPILE_FLAGS, default="auto", help=COMPILE_HELP)
     return p
 
 
@@ -230,6 +232,7 @@ def _run_training(
             gradient=args.gradient, progress=not args.quiet, on_epoch=on_epoch,
             optimizer=optimizer, history=history, eval_interval=args.eval_interval,
             validation=args.validation, patience=args.patience, stop=interrupts,
+            compile=COMPILE_FLAGS[args.compile],
         )  # fmt: skip
     if interrupts is not None and interrupts():
         _save_interrupted(args, run, net, optimizer, history, data, interrupts)
