@@ -72,6 +72,15 @@ def _check_float16(backend: Backend) -> None:
         )
 
 
+def _check_compile(args: argparse.Namespace, backend: Backend) -> None:
+    if args.compile == "on" and args.gradient != "backprop":
+        raise UsageError("--compile on compiles the backprop step: use --compile auto or off "
+                         "with --gradient numerical")  # fmt: skip
+    if args.compile == "on" and not backend.can_compile:
+        raise UsageError(f"--compile on: backend {backend.name!r} on {backend.device_name} "
+                         "cannot compile a training step; use --compile auto or off")  # fmt: skip
+
+
 def _layer_list(text: str) -> tuple[int, ...]:
     try:
         sizes = tuple(int(v) for v in text.split(","))
@@ -186,6 +195,7 @@ def _train(args: argparse.Namespace, run: CliRun, given: set[str]) -> None:
                              "give --validation too (e.g. --validation 0.2)")  # fmt: skip
         backend = get_backend(args.backend, args.device, args.dtype)
         _check_float16(backend)
+        _check_compile(args, backend)
     with run.failures(DataError, TrainingDivergedError, CheckpointError):
         _run_training(args, backend, run, plot_format, resumed)
 
