@@ -133,6 +133,8 @@ def test_compile_true_where_nothing_compiles_is_a_clear_error(data):
         xpnet.train(net, *data, iters=2, compile=True)
     with pytest.raises(ValueError, match="compile must be True, False or 'auto', got 'yes'"):
         xpnet.train(net, *data, iters=2, compile="yes")
+    with pytest.raises(ValueError, match="compile=True compiles the backprop step"):
+        xpnet.train(net, *data, iters=2, gradient="numerical", compile=True)
     layered = xpnet.MultiLayerNetExtend(24, [8], 5, backend=b, seed=0)
     with pytest.raises(ValueError, match="MultiLayerNetExtend trains with its own step"):
         xpnet.train(layered, *data, iters=2, compile=True)

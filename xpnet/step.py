@@ -246,9 +246,14 @@ def compile_wanted(compile: Any, backend: Any, *, supported: bool = True, what: 
 
 
 def net_stepper(net: Any, optimizer: Optimizer | None, lr: float, *, scale: float | None,
-                compile: Any) -> Stepper | None:  # fmt: skip
+                compile: Any, numerical: bool = False) -> Stepper | None:  # fmt: skip
     """The :class:`Stepper` of an affine-layer net (:class:`xpnet.MultiLayerNet`,
-    :class:`xpnet.TwoLayerNet`), or None for nets with their own step (layer nets)."""
+    :class:`xpnet.TwoLayerNet`), or None for nets with their own step (layer nets) and
+    for numerical gradients."""
+    if numerical:
+        if compile is True:
+            raise ValueError("compile=True compiles the backprop step: use gradient='backprop'")
+        return None
     own = type(net).loss_and_gradient is not MultiLayerNet.loss_and_gradient
     supported = isinstance(net, MultiLayerNet) and not own
     on = compile_wanted(compile, net.backend, supported=supported,

@@ -263,10 +263,8 @@ def train(
         best = snapshot(net.params, optimizer)
     pending: list[Any] = []  # per-step losses still on the device
     in_place = is_writeable_array(next(iter(net.params.values())))
-    if gradient == "numerical" and compile is True:
-        raise ValueError("compile=True compiles the backprop step: use gradient='backprop'")
-    stepper = None if gradient == "numerical" else net_stepper(
-        net, optimizer, lr, scale=scale, compile=compile)  # fmt: skip
+    stepper = net_stepper(net, optimizer, lr, scale=scale, compile=compile,
+                          numerical=gradient == "numerical")  # fmt: skip
 
     def one_step(xb: Any, tb: Any) -> Any:
         if gradient == "numerical":
@@ -289,8 +287,7 @@ def train(
         optimizer.update(net.params, grads)
         return loss
 
-    compiled = stepper is not None and stepper.compiled
-    if (b.warms_up or compiled) and gradient == "backprop":  # a numerical step: 1000s of passes
+    if (b.warms_up or getattr(stepper, "compiled", False)) and gradient == "backprop":
         with blas_threads(backend=b):  # the loop's threads: a compiled step guards on them
             history.warmup_seconds += warm_up(
                 b,
