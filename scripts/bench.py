@@ -23,7 +23,10 @@ One run measures, side by side, on every backend this machine can use:
     and optimizers against the book's code (``benchmarks.chapter``);
 (l) a stacked sweep of 16 (and, on NumPy, 64) learning rates against as many sequential
     runs, NumPy and torch CPU: steps alone, the whole sweep, a model's step over its floor;
-    on a GPU, 256 learning rates as one stack against one run (steps alone).
+    on a GPU, 256 learning rates as one stack against one run (steps alone);
+(n) the compiled training step (``compile=True``: jax.jit, torch.compile) against the
+    eager one, the recipe and a 16-model stack, NumPy, torch and JAX (CUDA too where a GPU
+    is usable, torch with CUDA graphs); ``--section compile`` runs only this section.
 
 Loop times are the median of ``--repeats`` runs (taken round-robin over the rows), each
 row after an untimed warm-up of a few steps, with the device synchronized before the clock
@@ -53,6 +56,7 @@ sys.path.insert(0, str(REPO))
 from array_api_compat import is_numpy_namespace, is_torch_namespace  # noqa: E402
 
 from benchmarks import BATCH, HIDDEN, LR  # noqa: E402
+from benchmarks.compiled import bench_compiled, compiled_backends, compiled_report  # noqa: E402
 from benchmarks.load import LOAD_STEPS, bench_under_load  # noqa: E402
 from benchmarks.machine import machine  # noqa: E402
 from benchmarks.optim import bench_optimizer_compare, bench_optimizer_cost  # noqa: E402
@@ -131,6 +135,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="also a 32-config sweep in-process, on --dask local:1 and local:2 (xpnet[dask])",
     )
+    add(
+        "--section",
+        choices=("all", "compile"),
+        default="all",
+        help="compile: only (n), the compiled step against the eager one (at most 2000 steps)",
+    )
     add("--out", type=Path, metavar="PATH", help="write every number as JSON")
     args = p.parse_args(argv)
     if args.gpu_only and (args.include_strict or args.peak_rss):
@@ -170,6 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     }  # fmt: skip
     target = 0.03 if quick else 0.3
     interference = result["interference"] = {}
+    compile_steps = min(args.iters, 2000)
+    if args.section == "compile":
+        gpu_or_cpu = compiled_backends(skipped, gpu_only=gpu_only)
+        result["compiled"] = bench_compiled(gpu_or_cpu, data, compile_steps, args.repeats)
+        print(compiled_report(result["compiled"]))
+        return _write(args.out, result)
 
     def section(name: str, fn: Callable[[], Any]) -> Any:
         """Run one section; note how much CPU other processes took meanwhile."""
@@ -280,11 +296,16 @@ def main(argv: list[str] | None = None) -> int:
 
         sample = load_mnist(normalize=False, dataset="mnist-sample")
         result["dask"] = section("dask", lambda: dask_rows((*sample[0], *sample[1])))
+    compilers = compiled_backends(skipped, gpu_only=gpu_only)
+    result["compiled"] = section(
+        "compiled", lambda: bench_compiled(compilers, data, compile_steps, args.repeats)
+    )
     result["ratios"] = ratios(result)
     if hasattr(os, "getloadavg"):
         result["machine"]["loadavg_end"] = list(os.getloadavg())
 
     print(report(result))
+    print(compiled_report(result["compiled"]))
     if result.get("dask"):
         d = result["dask"]
         print(f"\n(m) {d['configs']} configs x {d['iters']} steps, {d['tasks']} stacks: "
@@ -292,10 +313,14 @@ def main(argv: list[str] | None = None) -> int:
               f"local:{d['workers']} {d['localN_s']:.2f} s; throughput local:{d['workers']} / "
               f"local:1 {d['speedup_N_over_1']:.2f}x (target >= 1.6), local:1 / in-process "
               f"{d['overhead_1_over_in_process']:.2f}x (target <= 1.15)")  # fmt: skip
-    if args.out is not None:
-        with atomic_write(args.out, "w") as fh:
+    return _write(args.out, result)
+
+
+def _write(out: Path | None, result: dict[str, Any]) -> int:
+    if out is not None:
+        with atomic_write(out, "w") as fh:
             fh.write(json.dumps(finite(result), indent=1, allow_nan=False) + "\n")
-        print(f"wrote {args.out}")
+        print(f"wrote {out}")
     return 0
 
 

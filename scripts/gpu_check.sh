@@ -1,26 +1,28 @@
 #!/usr/bin/env bash
-# The GPU checks in one run of at most 9 minutes on one cold GPU machine (empty kernel
+# The GPU checks in one run of at most 10 minutes on one cold GPU machine (empty kernel
 # cache, nothing installed but Python, NumPy, CuPy and PyTorch). Run from the repository
 # root on a machine with an NVIDIA GPU:
 #
 #     bash scripts/gpu_check.sh            # outputs in ./gpu-results, or in $OUT when set
 #     bash scripts/gpu_check.sh --dry-run  # the wheel check and the plan; runs no step
 #
-# Steps and their limits (seconds); the sum of the limits is the worst case, 525 s:
+# Steps and their limits (seconds); the sum of the limits is the worst case, 600 s:
 #
 #   step                limit  expected  what
 #   wheels                 15         2  unpack the missing wheels of ./.whl (below)
-#   nvidia_smi             10         1  the GPU, its driver and memory
-#   environment            40        15  versions; each GPU backend opened and probed
+#   nvidia_smi              5         1  the GPU, its driver and memory
+#   environment            35        15  versions; each GPU backend opened and probed
 #   kernel_cache_cold      40        25  a 60-step CuPy train(), empty kernel cache
-#   kernel_cache_warm      15         8  the same run again on the cache it filled
-#   pytest_torch_cuda      60        40  pytest -m gpu --backend torch:cuda
-#   pytest_cupy           180       100  pytest -m gpu --backend cupy
+#   kernel_cache_warm      10         8  the same run again on the cache it filled
+#   pytest_torch_cuda      60        40  pytest -m "gpu and not slow" --backend torch:cuda
+#   pytest_cupy           180       100  pytest -m "gpu and not slow" --backend cupy
+#   compile_torch_cuda     80        50  pytest -m "slow and gpu" tests/test_step.py (torch:cuda)
 #   parity_torch_cuda      30        15  scripts/parity.py on torch CUDA
 #   parity_cupy            30        20  scripts/parity.py on CuPy (kernels mostly cached)
-#   bench                  60        35  scripts/bench.py --quick --gpu-only --synthetic
-#   bench_convnet          45        25  SimpleConvNet/DeepConvNet steps/s, torch CUDA, CuPy
-#   total                 525       286
+#   bench                  50        35  scripts/bench.py --quick --gpu-only --synthetic
+#   bench_compile          35        25  the same, --section compile (compiled steps)
+#   bench_convnet          30        20  SimpleConvNet/DeepConvNet steps/s, torch CUDA, CuPy
+#   total                 600       356
 #
 # How the limits were set. CuPy compiles each new kernel (one per operation, dtype
 # combination and number of dimensions) with NVRTC on first use, 0.2-0.3 s each; with
@@ -33,7 +35,9 @@
 # limit, 180 s, also holds if the header cache saves nothing (550 x 0.25 s + 25 s = 163 s).
 # torch CUDA compiles nothing: its tests take about 40 s with start-up. The kernel-cache
 # steps time a train() of about 60 kernels cold (15 s of compiles plus 10 s of imports and
-# probe) and warm; the later CuPy steps reuse that cache. Every figure is an estimate made
+# probe) and warm; the later CuPy steps reuse that cache. The compiled-step steps compile
+# with torch.compile (Inductor, Triton, CUDA graphs): three parity runs and a stack of 16,
+# about 10 s of compilation each, assumed. Every figure is an estimate made
 # without a GPU; the summary table records what each step took.
 #
 # A step that fails or runs out of time is reported at once and in the summary table at
@@ -51,9 +55,10 @@
 # against the Python here and unpacks only those missing or too old, into a temporary
 # directory put on PYTHONPATH (all are pure Python), never into the system's Python;
 # a required package with neither an installed copy nor a wheel fails the check.
-# threadpoolctl is optional (xpnet runs without it). At most 16 files are written:
+# threadpoolctl is optional (xpnet runs without it). At most 19 files are written:
 # environment.txt, wheels.txt, kernel_cache.txt, pytest_torch_cuda.txt, pytest_cupy.txt,
-# parity_cupy.{txt,json}, parity_torch_cuda.{txt,json}, bench.{txt,json}, bench_convnet.txt.
+# parity_cupy.{txt,json}, parity_torch_cuda.{txt,json}, bench.{txt,json},
+# compile_torch_cuda.txt, bench_compile.{txt,json}, bench_convnet.txt.
 set -euo pipefail
 
 PY=${GPU_CHECK_PYTHON:-python3}
@@ -257,7 +262,8 @@ main() {
     local f
     for f in environment.txt wheels.txt kernel_cache.txt pytest_torch_cuda.txt pytest_cupy.txt \
         parity_cupy.txt parity_cupy.json parity_torch_cuda.txt parity_torch_cuda.json \
-        bench.txt bench.json bench_convnet.txt; do
+        bench.txt bench.json compile_torch_cuda.txt bench_compile.txt bench_compile.json \
+        bench_convnet.txt; do
         rm -f "$out/$f"
     done
     started=$(date +%s%N)
@@ -283,9 +289,9 @@ main() {
         return 1
     fi
 
-    step nvidia_smi environment.txt 10 nvidia-smi \
+    step nvidia_smi environment.txt 5 nvidia-smi \
         --query-gpu=name,driver_version,memory.total --format=csv
-    step environment environment.txt 40 "$PY" -c "$environment_py"
+    step environment environment.txt 35 "$PY" -c "$environment_py"
     local usable=""
     if [ "$dry_run" -eq 0 ]; then
         usable=$(sed -n 's/^usable GPU backends: //p' "$out/environment.txt")
@@ -296,7 +302,7 @@ main() {
     if [[ " $usable " == *" cupy "* ]] || [ "$dry_run" -eq 1 ]; then
         export CUPY_CACHE_DIR="$work/kernel-cache"
         step kernel_cache_cold kernel_cache.txt 40 "$PY" -c "$cache_py"
-        step kernel_cache_warm kernel_cache.txt 15 "$PY" -c "$cache_py"
+        step kernel_cache_warm kernel_cache.txt 10 "$PY" -c "$cache_py"
     fi
 
     local id name
@@ -309,11 +315,14 @@ main() {
         fi
         local limit=60
         [ "$name" = cupy ] && limit=180
-        step "pytest_${id//:/_}" "pytest_${id//:/_}.txt" "$limit" "$PY" -m pytest -q -m gpu \
-            -p no:cacheprovider --backend "$id"
+        step "pytest_${id//:/_}" "pytest_${id//:/_}.txt" "$limit" "$PY" -m pytest -q \
+            -m "gpu and not slow" -p no:cacheprovider --backend "$id"
         check_ran "$id" "$out/pytest_${id//:/_}.txt"
     done
     if [[ " $usable " == *" torch "* ]] || [ "$dry_run" -eq 1 ]; then
+        step compile_torch_cuda compile_torch_cuda.txt 80 "$PY" -m pytest -q -m "slow and gpu" \
+            -p no:cacheprovider tests/test_step.py --backend torch:cuda
+        check_ran torch:cuda "$out/compile_torch_cuda.txt"
         step parity_torch_cuda parity_torch_cuda.txt 30 "$PY" scripts/parity.py \
             --backend torch --device cuda --out "$out/parity_torch_cuda.json"
     fi
@@ -322,10 +331,12 @@ main() {
             --device cuda --out "$out/parity_cupy.json"
     fi
     if [ -n "$usable" ] || [ "$dry_run" -eq 1 ]; then
-        step bench bench.txt 60 "$PY" scripts/bench.py --quick --gpu-only --synthetic \
+        step bench bench.txt 50 "$PY" scripts/bench.py --quick --gpu-only --synthetic \
             --out "$out/bench.json"
-        step bench_convnet bench_convnet.txt 45 "$PY" -m benchmarks.convnet --gpu-rows \
-            --backends torch:cuda,cupy --seconds 2
+        step bench_compile bench_compile.txt 35 "$PY" scripts/bench.py --quick --gpu-only \
+            --synthetic --section compile --out "$out/bench_compile.json"
+        step bench_convnet bench_convnet.txt 30 "$PY" -m benchmarks.convnet --gpu-rows \
+            --backends torch:cuda,cupy --seconds 1
     fi
 
     summary

@@ -592,3 +592,27 @@ def test_stacked_steps_against_one_run():
         "sequential-steps/numpy:cpu/float32/k1"]  # fmt: skip
     assert stacked["steps"] == one["steps"] == 4  # T(8) - T(4)
     assert got["stacked/one run steps", stacked["id"]] == stacked["seconds"] / one["seconds"]
+
+
+def test_compiled_ratios_divide_the_compiled_row_by_the_eager_and_numpy_rows():
+    from benchmarks.compiled import compiled_ratios, compiled_report
+
+    def row(backend, compiled, seconds):
+        return {"backend": backend, "kind": "recipe", "compiled": compiled, "steps": 10,
+                "loop_seconds": seconds, "compile_seconds_first": 1.5 if compiled else 0.0,
+                "compile_seconds": 0.5 if compiled else 0.0, "compiles": int(compiled),
+                "final_loss": 2.0}  # fmt: skip
+
+    rows = [row("numpy:cpu", False, 2.0), row("jax:cpu", False, 8.0), row("jax:cpu", True, 2.4)]
+    (q,) = compiled_ratios(rows)
+    assert q == {"backend": "jax:cpu", "kind": "recipe", "compiled_over_eager": 0.3,
+                 "compiled_over_numpy": 1.2}  # fmt: skip
+    text = compiled_report({"rows": rows, "ratios": [q]})
+    assert "jax:cpu      recipe   compiled/eager 0.30, compiled/xpnet numpy 1.20" in text
+    assert "compile   1.50 s first" in text
+
+
+def test_help_lists_the_compile_section(capsys):
+    with pytest.raises(SystemExit):
+        load_script("bench").main(["--help"])
+    assert "--section {all,compile}" in capsys.readouterr().out

@@ -172,6 +172,9 @@ def test_nan_loss_is_one_line_naming_the_flag(tmp_path, capsys):
         (["--hidden-size", str(10**12)], "GiB for the weights alone, more than this machine"),
         (["--dtype", "float16"], "NumPy has no float16 matrix-multiply kernels"),
         (["--dataset", "mnist-sample", "--data-dir", "."], "--data-dir has no effect with"),
+        (["--compile", "on"], "--compile on: backend 'numpy' on cpu cannot compile a training"),
+        (["--compile", "on", "--gradient", "numerical"], "--compile on compiles the backprop"),
+        (["--compile", "yes"], "argument --compile: invalid choice: 'yes'"),
     ],
 )
 def test_bad_values_are_rejected_before_any_work(argv, message, capsys, monkeypatch):

@@ -18,7 +18,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "gpu_check.sh"
-LIMIT_S = 525  # the script's promise: 9 minutes on a cold machine
+LIMIT_S = 600  # the script's promise: 10 minutes on a cold machine
 
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None or shutil.which("timeout") is None,
                                 reason="needs bash and timeout")  # fmt: skip
@@ -35,14 +35,14 @@ def _sourced(body):
     return head + body
 
 
-def test_dry_run_plans_every_step_within_eight_minutes(tmp_path):
+def test_dry_run_plans_every_step_within_ten_minutes(tmp_path):
     r = _bash("bash scripts/gpu_check.sh --dry-run", tmp_path)
     assert r.returncode == 0, r.stderr
     planned = dict(re.findall(r"^(\w+)\s+planned \((\d+) s\)", r.stdout, flags=re.M))
     assert list(planned) == ["nvidia_smi", "environment", "kernel_cache_cold",
                              "kernel_cache_warm", "pytest_torch_cuda", "pytest_cupy",
-                             "parity_torch_cuda", "parity_cupy", "bench",
-                             "bench_convnet"]  # fmt: skip
+                             "compile_torch_cuda", "parity_torch_cuda", "parity_cupy",
+                             "bench", "bench_compile", "bench_convnet"]  # fmt: skip
     wheels = 15
     assert sum(int(v) for v in planned.values()) + wheels == LIMIT_S
     assert f"limits {LIMIT_S} s" in r.stdout and "dry run: no step was run" in r.stdout

@@ -59,6 +59,8 @@ def test_each_net_gets_its_chapters_defaults():
          "--hidden-sizes, --activation do not apply to --net simple-convnet; drop them"),
         (["--net", "simple-convnet", "--weight-decay", "0.1"],
          "--weight-decay does not apply to --net simple-convnet"),
+        (["--net", "deep-convnet", "--compile", "on"],
+         "--compile on compiles the MLPs' step; --net deep-convnet trains with its own"),
     ],
 )  # fmt: skip
 def test_flags_a_conv_net_lacks_are_refused(argv, message, capsys):

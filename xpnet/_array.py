@@ -54,7 +54,9 @@ def scalar(value: float, like: Any, xp: Any) -> Any:
     array, shape (), ``like``'s dtype
     """
     dev = device(like)
-    key = (xp, like.dtype, _hashable(dev), type(value), value)
+    if dev is None:  # a traced value (jax.jit): a constant of the trace, never cached
+        return xp.asarray(value, dtype=like.dtype)
+    key = (xp.__name__, like.dtype, _hashable(dev), type(value), value)
     out = _SCALARS.get(key)
     if out is None:
         out = _SCALARS[key] = xp.asarray(value, dtype=like.dtype, device=dev)

@@ -2,7 +2,8 @@
 
 CuPy compiles each new kernel on first use (0.2-0.3 s each, about 60 for a training run),
 torch on CUDA loads kernel modules and picks cuBLAS algorithms, XLA compiles every
-operation for each shape: timed as training, that is seconds at step 0. The warm-up runs
+operation for each shape, and a compiled step (:mod:`xpnet.step`) compiles on its first
+call: timed as training, that is seconds at step 0. The warm-up runs
 the same kernels once on the loop's shapes and then puts everything back as it was, so
 the run's numbers are those of a run without it.
 """

@@ -77,8 +77,8 @@ def batch_blocks(
         xb = xp.astype(xb, dtype) if xb.dtype != dtype else xb
         xb = xp.reshape(xb, (n, *shape, *(int(v) for v in x.shape[1:])))
         tb = xp.reshape(xp.take(t, r, axis=0), (n, *shape, int(t.shape[1])))
-        for i in range(n):
-            yield xb[i, ...], tb[i, ...]
+        # one split of the block, not n slices: an eager JAX slice costs ~0.5 ms
+        yield from zip(xp.unstack(xb), xp.unstack(tb), strict=True)
 
 
 def steps_per_block(

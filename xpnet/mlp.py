@@ -182,8 +182,9 @@ def decay_term(params: dict[str, Any], weight_decay: Any) -> Any:
 
 
 def _per_model(v: Any) -> Any:
-    """A hyperparameter of shape (K, 1, 1) as (K,), for per-model losses; numbers pass."""
-    return v if isinstance(v, int | float) else v[..., 0, 0]
+    """A hyperparameter of shape (K, 1, 1) as (K,), for per-model losses; numbers and 0-d
+    arrays (a compiled step's) pass."""
+    return v if isinstance(v, int | float) or v.ndim == 0 else v[..., 0, 0]
 
 
 def loss_and_grads(

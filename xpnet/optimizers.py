@@ -87,17 +87,59 @@ class Optimizer:
         if self._dev_hyper is None:
             self._dev_hyper = {k: hyper_on_device(v, first) for k, v in self.hyper.items()}
         self.iter += 1
-        in_place = is_writeable_array(first)
-        for key in params:
-            for slot in self.SLOTS:
-                if key not in self.state[slot]:
-                    self.state[slot][key] = xp.zeros_like(params[key])
-            g = grads[key]
-            if type(g) is not type(params[key]):  # a NumPy or Python scalar, a host array
-                g = _like(g, params[key], xp)
-            self._step(key, params, g, self._dev_hyper, in_place, xp)
+        self.init_state(params, xp)
+        grads = {k: g if type(g) is type(params[k]) else _like(g, params[k], xp)  # host values
+                 for k, g in grads.items()}  # fmt: skip
+        self.apply(params, grads, self.state, self._dev_hyper, self.iter,
+                   in_place=is_writeable_array(first), xp=xp)  # fmt: skip
 
-    def _step(self, key, params, g, hp, in_place, xp) -> None:  # pragma: no cover
+    def init_state(self, params: dict[str, Any], xp: Any = None) -> None:
+        """Zero state for every parameter that has none yet (``params``' shapes)."""
+        xp = array_namespace(next(iter(params.values()))) if xp is None else xp
+        for slot in self.SLOTS:
+            for key, p in params.items():
+                if key not in self.state[slot]:
+                    self.state[slot][key] = xp.zeros_like(p)
+
+    def apply(
+        self,
+        params: dict[str, Any],
+        grads: dict[str, Any],
+        state: dict[str, dict[str, Any]],
+        hyper: dict[str, Any],
+        t: Any,
+        *,
+        in_place: bool,
+        xp: Any,
+    ) -> None:
+        """The update as a function of its inputs: the one formula of :meth:`update` and
+        of a compiled training step (:mod:`xpnet.step`).
+
+        Parameters
+        ----------
+        params, grads : dict of arrays
+            Same keys and shapes; ``params`` entries are updated.
+        state : dict
+            ``{slot: {param: array}}``, every slot filled (:meth:`init_state`); updated.
+        hyper : dict
+            Every name in ``HYPER``: numbers, or arrays broadcasting over the parameters.
+        t : int or 0-d array
+            The step count after this update (1 at the first): a number in eager use,
+            an array under tracing, so one compiled step serves every count.
+        in_place : bool
+            Update the arrays themselves (libraries with mutable arrays, not under
+            tracing); otherwise the dicts' entries are replaced by new arrays.
+        xp : namespace
+        """
+        hp = self.step_hyper(hyper, t, xp)
+        for key in params:
+            self._step(key, params, grads[key], state, hp, in_place, xp)
+
+    def step_hyper(self, hyper: dict[str, Any], t: Any, xp: Any) -> dict[str, Any]:
+        """The hyperparameters of step ``t`` (the same at every step but Adam's)."""
+        return hyper
+
+    def _step(self, key, params, g, state, hp, in_place, xp) -> None:  # pragma: no cover
         raise NotImplementedError
 
     # --- state -------------------------------------------------------------------------
@@ -207,7 +249,7 @@ class SGD(Optimizer):
     def __init__(self, lr: Any = 0.01) -> None:
         super().__init__(lr=lr)
 
-    def _step(self, key, params, g, hp, in_place, xp):
+    def _step(self, key, params, g, state, hp, in_place, xp):
         _sub(params, key, hp["lr"] * g, in_place)
 
 
@@ -221,8 +263,8 @@ class Momentum(Optimizer):
     def __init__(self, lr: Any = 0.01, momentum: Any = 0.9) -> None:
         super().__init__(lr=lr, momentum=momentum)
 
-    def _step(self, key, params, g, hp, in_place, xp):
-        v = self.state["v"]
+    def _step(self, key, params, g, state, hp, in_place, xp):
+        v = state["v"]
         _scale(v, key, hp["momentum"], in_place)
         _sub(v, key, hp["lr"] * g, in_place)
         _add(params, key, v[key], in_place)
@@ -238,8 +280,8 @@ class Nesterov(Optimizer):
     def __init__(self, lr: Any = 0.01, momentum: Any = 0.9) -> None:
         super().__init__(lr=lr, momentum=momentum)
 
-    def _step(self, key, params, g, hp, in_place, xp):
-        m, v = hp["momentum"], self.state["v"]
+    def _step(self, key, params, g, state, hp, in_place, xp):
+        m, v = hp["momentum"], state["v"]
         lr_g = hp["lr"] * g
         _scale(v, key, m, in_place)
         _sub(v, key, lr_g, in_place)
@@ -256,8 +298,8 @@ class AdaGrad(Optimizer):
     def __init__(self, lr: Any = 0.01) -> None:
         super().__init__(lr=lr)
 
-    def _step(self, key, params, g, hp, in_place, xp):
-        h = self.state["h"]
+    def _step(self, key, params, g, state, hp, in_place, xp):
+        h = state["h"]
         _add(h, key, g * g, in_place)
         _sub(params, key, hp["lr"] * g / (xp.sqrt(h[key]) + EPS), in_place)
 
@@ -272,8 +314,8 @@ class RMSprop(Optimizer):
     def __init__(self, lr: Any = 0.01, decay_rate: Any = 0.99) -> None:
         super().__init__(lr=lr, decay_rate=decay_rate)
 
-    def _step(self, key, params, g, hp, in_place, xp):
-        d, h = hp["decay_rate"], self.state["h"]
+    def _step(self, key, params, g, state, hp, in_place, xp):
+        d, h = hp["decay_rate"], state["h"]
         _scale(h, key, d, in_place)
         _add(h, key, (1 - d) * g * g, in_place)
         _sub(params, key, hp["lr"] * g / (xp.sqrt(h[key]) + EPS), in_place)
@@ -289,19 +331,18 @@ class Adam(Optimizer):
     def __init__(self, lr: Any = 0.001, beta1: Any = 0.9, beta2: Any = 0.999) -> None:
         super().__init__(lr=lr, beta1=beta1, beta2=beta2)
 
-    def update(self, params: dict[str, Any], grads: dict[str, Any]) -> None:
-        self._lr_t = None
-        super().update(params, grads)
+    def step_hyper(self, hyper: dict[str, Any], t: Any, xp: Any) -> dict[str, Any]:
+        # on the host when the betas and the count are numbers (eager steps)
+        b1, b2 = hyper["beta1"], hyper["beta2"]
+        root = math.sqrt if isinstance(b2, float) and isinstance(t, int) else xp.sqrt
+        return {**hyper, "lr_t": hyper["lr"] * root(1.0 - b2**t) / (1.0 - b1**t)}
 
-    def _step(self, key, params, g, hp, in_place, xp):
-        b1, b2, t = hp["beta1"], hp["beta2"], self.iter
-        if self._lr_t is None:  # once per update, on the host when the betas are floats
-            root = math.sqrt if isinstance(b2, float) else xp.sqrt
-            self._lr_t = hp["lr"] * root(1.0 - b2**t) / (1.0 - b1**t)
-        m, v = self.state["m"], self.state["v"]
+    def _step(self, key, params, g, state, hp, in_place, xp):
+        b1, b2 = hp["beta1"], hp["beta2"]
+        m, v = state["m"], state["v"]
         _add(m, key, (1 - b1) * (g - m[key]), in_place)
         _add(v, key, (1 - b2) * (g * g - v[key]), in_place)
-        _sub(params, key, self._lr_t * m[key] / (xp.sqrt(v[key]) + EPS), in_place)
+        _sub(params, key, hp["lr_t"] * m[key] / (xp.sqrt(v[key]) + EPS), in_place)
 
 
 #: Optimizer names, for option lists.

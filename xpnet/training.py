@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,6 +26,8 @@ from .evaluation import set_totals
 from .numerical import PrecisionWarning, resolve_step
 from .optimizers import SGD, Optimizer, hyper_on_device
 from .scaling import input_scale
+from .step import net_stepper
+from .train_history import TrainHistory
 from .validation import EarlyStopping, check_validation, restore, snapshot, split_validation
 
 __all__ = [
@@ -54,61 +55,6 @@ class DivergenceWarning(RuntimeWarning):
     """The loss climbed far above where it started (the run goes on)."""
 
 
-@dataclass
-class TrainHistory:
-    """What a training run recorded.
-
-    Attributes
-    ----------
-    loss : list of float
-        Mini-batch loss of every step (before that step's update).
-    train_acc, test_acc : list of float
-        Accuracy on the whole train / test set at each evaluation (the test set only
-        without a validation set: with one, see ``final_test_acc``).
-    val_acc, val_loss : list of float
-        Accuracy and mean cross-entropy (no weight decay term) on the held-out
-        validation rows at each evaluation; empty without ``validation``.
-    eval_steps : list of int
-        The step (0-based) after which each evaluation ran.
-    loop_seconds : float
-        Wall time of the loop, evaluations included, device synchronized at the end.
-    warmup_seconds : float
-        Wall time of the untimed first step and evaluation chunk on backends that compile
-        kernels (see :mod:`xpnet._warmup`); 0 elsewhere.
-    diverged : bool
-        The loss became NaN/inf or ran far above where it started.
-    input_scale : float or None
-        What the inputs were multiplied by (1/255 for ``uint8`` pixels, see
-        :mod:`xpnet.scaling`), None when they were used as they are.
-    best_step : int or None
-        With ``patience``: the evaluation of the best validation score, whose parameters
-        the run hands over.
-    stopped_step : int or None
-        The evaluation where early stopping ended the run (``patience`` evaluations
-        after ``best_step``); None when it ran to the last step.
-    final_test_acc : float or None
-        With a validation set: the test accuracy of the parameters the run hands over,
-        evaluated once at the end (the test set chooses nothing).
-    """
-
-    loss: list[float] = field(default_factory=list)
-    train_acc: list[float] = field(default_factory=list)
-    test_acc: list[float] = field(default_factory=list)
-    eval_steps: list[int] = field(default_factory=list)
-    loop_seconds: float = 0.0
-    warmup_seconds: float = 0.0
-    diverged: bool = False
-    input_scale: float | None = None
-    val_acc: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    best_step: int | None = None
-    stopped_step: int | None = None
-    final_test_acc: float | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def train(
     net: Any,
     x_train: Any,
@@ -130,6 +76,7 @@ def train(
     patience: int | None = None,
     stop: Callable[[], bool] | None = None,
     eval_sample: int | None = None,
+    compile: bool | str = False,
 ) -> TrainHistory:
     """Mini-batch training as in the chapter's train_neuralnet.py.
 
@@ -187,6 +134,12 @@ def train(
         did not beat the best validation score (higher accuracy, ties broken by lower
         loss); the net and optimizer end holding the state of the best evaluation
         (``history.best_step``), also when the run goes to the last step.
+    compile : {False, True, "auto"}
+        Compile the training step (:mod:`xpnet.step`: ``jax.jit``, ``torch.compile``),
+        ``"auto"`` where it was measured to pay (JAX). Affine-layer nets only
+        (``TwoLayerNet``, ``MultiLayerNet``), ``gradient="backprop"``; True elsewhere is
+        an error. On JAX the compiled step consumes the previous parameter arrays: keep
+        ``net.params``, not arrays taken from it earlier.
 
     Returns
     -------
@@ -257,6 +210,8 @@ def train(
         best = snapshot(net.params, optimizer)
     pending: list[Any] = []  # per-step losses still on the device
     in_place = is_writeable_array(next(iter(net.params.values())))
+    stepper = net_stepper(net, optimizer, lr, scale=scale, compile=compile,
+                          numerical=gradient == "numerical")  # fmt: skip
 
     def one_step(xb: Any, tb: Any) -> Any:
         if gradient == "numerical":
@@ -265,6 +220,8 @@ def train(
             grads = net.numerical_gradient(xf, tb)
             (optimizer or SGD(sgd_lr)).update(net.params, grads)
             return loss
+        if stepper is not None:  # affine-layer nets: the one step function, maybe compiled
+            return stepper(net.params, xb, tb)
         if sgd_lr is not None:  # SGD: lr folded into backprop, one subtraction each
             loss, steps = net.loss_and_gradient(xb, tb, scale=scale, step=sgd_lr)
             for k, g in steps.items():
@@ -277,11 +234,22 @@ def train(
         optimizer.update(net.params, grads)
         return loss
 
-    if b.warms_up and gradient == "backprop":  # a numerical step is thousands of passes
-        history.warmup_seconds += warm_up(b, net, optimizer, one_step, lambda rows: batch_blocks(
-            x_dev, t_hot, rows, net.dtype), x_dev, t_dev, batch_size, scale)  # fmt: skip
+    if (b.warms_up or getattr(stepper, "compiled", False)) and gradient == "backprop":
+        with blas_threads(backend=b):  # the loop's threads: a compiled step guards on them
+            history.warmup_seconds += warm_up(
+                b,
+                net,
+                optimizer,
+                one_step,
+                lambda rows: batch_blocks(x_dev, t_hot, rows, net.dtype),
+                x_dev,
+                t_dev,
+                batch_size,
+                scale,
+            )
     bar = progress_bar(total=iters, initial=start_step, disable=not progress, unit="step",
                        desc="train")  # fmt: skip
+    compile_before = 0.0 if stepper is None else stepper.compile_seconds
     start = time.perf_counter()
     with bar, warnings.catch_warnings():
         warnings.simplefilter("ignore", PrecisionWarning)  # warned once above
@@ -323,6 +291,10 @@ def train(
             history.final_test_acc = _accuracy(net, *test, scale)
         b.synchronize()
     history.loop_seconds += time.perf_counter() - start
+    if stepper is not None:  # a recompilation inside the loop is not training time
+        history.loop_seconds -= stepper.compile_seconds - compile_before
+        history.compile_seconds += stepper.compile_seconds
+        history.compiles += stepper.compiles
     return history
 
 

@@ -96,6 +96,28 @@ class Backend:
         """True when training runs one untimed step first (kernels compile on first use)."""
         return SPECS[self.name].warms_up(self.device)
 
+    @property
+    def can_compile(self) -> bool:
+        """True when the library compiles a whole training step (``jax.jit``,
+        ``torch.compile``), see :meth:`compile_step`."""
+        return SPECS[self.name].can_compile(self.device)
+
+    @property
+    def compile_pays(self) -> bool:
+        """True when ``compile="auto"`` compiles the training step here (measured to pay)."""
+        return SPECS[self.name].compile_pays(self.device)
+
+    def compile_step(self, fn: Any) -> Any:
+        """``fn(params, state, xb, tb, hyper) -> (params, state, loss)`` compiled for this
+        device where the library can, else ``fn``; the compiled one may consume its
+        ``params`` and ``state`` arrays (use the returned ones)."""
+        return SPECS[self.name].compile_step(fn, self.device)
+
+    def updates_in_place(self, compiled: bool) -> bool:
+        """Whether a training step updates its arrays in place: on libraries with mutable
+        arrays, eagerly; a compiled (traced) step builds new ones."""
+        return self.mutable_arrays and not compiled
+
     def intra_op_threads(self) -> Any:
         """The library's own CPU thread pool as ``(get, set)``, or None (see
         :func:`xpnet._threads.blas_threads`)."""

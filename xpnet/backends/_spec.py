@@ -113,6 +113,23 @@ class Spec:
         """Whether training on ``dev`` should run one untimed step first."""
         return self.compiles_kernels
 
+    def can_compile(self, dev: Any) -> bool:
+        """Whether :meth:`compile_step` compiles on ``dev`` (elsewhere it is the identity)."""
+        return False
+
+    def compile_pays(self, dev: Any) -> bool:
+        """Whether ``compile="auto"`` compiles the training step on ``dev``: only where
+        ``scripts/bench.py --section compile`` measured a compiled run, compile time
+        included, faster than an eager one (see :mod:`xpnet.step`)."""
+        return False
+
+    def compile_step(self, fn: Any, dev: Any) -> Any:
+        """``fn(params, state, xb, tb, hyper) -> (params, state, loss)`` compiled for
+        ``dev``, where the library can; ``fn`` itself elsewhere. The compiled function
+        may consume (donate) its ``params`` and ``state`` arrays: callers keep only the
+        ones it returns."""
+        return fn
+
     def intra_op_threads(self, dev: Any) -> Any:
         """The library's own CPU thread pool on ``dev`` as a ``(get, set)`` pair, or None
         (its BLAS is governed through threadpoolctl, or it has no CPU pool)."""

@@ -23,6 +23,7 @@ from ..backends import Backend, BackendError, get_backend
 from ..data import DataError
 from ..mlp import ACTIVATIONS
 from ..optimizers import OPTIMIZERS
+from ..step import COMPILE_FLAGS, COMPILE_HELP
 from ..sweeps import check_rungs, config_key, grid, sweep
 from .framework import (
     CliRun,
@@ -206,6 +207,7 @@ def _parser() -> CommandParser:
         "--wait", action="store_true", help="if another run uses --out, wait for it to end"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--compile", choices=COMPILE_FLAGS, default="auto", help=COMPILE_HELP)
     return p
 
 
@@ -361,6 +363,7 @@ def _sweep(args: argparse.Namespace, run: CliRun) -> None:
             "patience": args.patience,
             "keep_params": best is not None,
             "max_bytes": args.max_stack_bytes,
+            "compile": COMPILE_FLAGS[args.compile],
         }
         todo_configs = [configs[i] for i in todo]
         with run.failures(ValueError):

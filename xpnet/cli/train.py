@@ -21,6 +21,7 @@ from ..data import DataError
 from ..nets import ACTIVATIONS, INIT_GAINS
 from ..optimizers import OPTIMIZERS, get_optimizer
 from ..scaling import input_scale
+from ..step import COMPILE_FLAGS, COMPILE_HELP
 from ..training import GRADIENT_MODES, TrainingDivergedError, train
 from ..validation import history_through
 from .framework import (
@@ -70,6 +71,15 @@ def _check_float16(backend: Backend) -> None:
             f"so it runs ~100x slower than float32; use --dtype float32 here, or float16 on "
             f"{fast}"
         )
+
+
+def _check_compile(args: argparse.Namespace, backend: Backend) -> None:
+    if args.compile == "on" and args.gradient != "backprop":
+        raise UsageError("--compile on compiles the backprop step: use --compile auto or off "
+                         "with --gradient numerical")  # fmt: skip
+    if args.compile == "on" and not backend.can_compile:
+        raise UsageError(f"--compile on: backend {backend.name!r} on {backend.device_name} "
+                         "cannot compile a training step; use --compile auto or off")  # fmt: skip
 
 
 def _layer_list(text: str) -> tuple[int, ...]:
@@ -175,6 +185,7 @@ def _train_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--save", type=Path, metavar="PATH", help="write a checkpoint (.npz)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    p.add_argument("--compile", choices=COMPILE_FLAGS, default="auto", help=COMPILE_HELP)
     return p
 
 
@@ -204,6 +215,7 @@ def _train(args: argparse.Namespace, run: CliRun, given: set[str]) -> None:
                              "give --validation too (e.g. --validation 0.2)")  # fmt: skip
         backend = get_backend(args.backend, args.device, args.dtype)
         _check_float16(backend)
+        _check_compile(args, backend)
     with run.failures(DataError, TrainingDivergedError, CheckpointError):
         _run_training(args, backend, run, plot_format, resumed)
 
@@ -249,7 +261,7 @@ def _run_training(
             gradient=args.gradient, progress=not args.quiet, on_epoch=on_epoch,
             optimizer=optimizer, history=history, eval_interval=args.eval_interval,
             validation=args.validation, patience=args.patience, stop=interrupts,
-            eval_sample=args.eval_sample,
+            eval_sample=args.eval_sample, compile=COMPILE_FLAGS[args.compile],
         )  # fmt: skip
     if interrupts is not None and interrupts():
         _save_interrupted(args, run, net, optimizer, history, data, interrupts)

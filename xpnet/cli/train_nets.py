@@ -50,6 +50,9 @@ def fill_net_defaults(args: argparse.Namespace, given: set[str]) -> None:
             flags = ", ".join("--" + k.replace("_", "-") for k in wrong)
             does, it = ("does", "it") if len(wrong) == 1 else ("do", "them")
             raise UsageError(f"{flags} {does} not apply to --net {args.net}; drop {it}")
+    if args.net != "mlp" and getattr(args, "compile", None) == "on":
+        raise UsageError(f"--compile on compiles the MLPs' step; --net {args.net} trains with "
+                         "its own, eager step: use --compile auto or off")  # fmt: skip
     for key, value in defaults.items():
         if key != "epochs" and getattr(args, key, None) is None and key not in given:
             setattr(args, key, value)

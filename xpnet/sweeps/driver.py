@@ -43,6 +43,7 @@ def sweep(
     validation: float | None = None,
     patience: int | None = None,
     keep_params: bool = False,
+    compile: bool | str = False,
 ) -> list[SweepRecord]:
     """Train every config; configs that can share arrays train as one stacked model.
 
@@ -92,6 +93,9 @@ def sweep(
     keep_params : bool
         Each record carries the parameters and optimizer state its own
         :func:`xpnet.train` run would end with (:attr:`SweepRecord.params`, host arrays).
+    compile : {False, True, "auto"}
+        Compile each stack's training step, as :func:`xpnet.train`'s ``compile`` (one
+        compilation per stack size: a halving cut compiles again). Not with ``client``.
 
     Returns
     -------
@@ -142,6 +146,10 @@ def sweep(
     if client is not None:
         from ..distributed import sweep_on_dask
 
+        if compile is True:
+            raise ValueError("compile=True: stacks on a Dask cluster train eagerly; use "
+                             "compile=False or 'auto' with client")  # fmt: skip
+
         return sweep_on_dask(
             client,
             configs,
@@ -171,7 +179,7 @@ def sweep(
 
     with bar:
         run_stacks([[configs[i] for i in g] for g in groups], data, on_steps=bar.update,
-                   on_record=done, **options)  # fmt: skip
+                   on_record=done, compile=compile, **options)  # fmt: skip
     return results  # type: ignore[return-value]
 
 
@@ -187,6 +195,7 @@ def run_stacks(
     keep_params: bool = False,
     on_steps: Callable[[int], Any] | None = None,
     on_record: Callable[[int, int, SweepRecord], None] | None = None,
+    compile: bool | str = False,
 ) -> list[list[SweepRecord]]:
     """Train stackable groups of configs, one after another, with halving across them.
 
@@ -202,7 +211,7 @@ def run_stacks(
     interval = eval_interval or max(n_train // batch_size, 1)
     rungs = check_rungs(halving, iters=iters, interval=interval)
     kw = {"iters": iters, "batch_size": batch_size, "eval_interval": eval_interval,
-          "patience": patience, "keep_params": keep_params}  # fmt: skip
+          "patience": patience, "keep_params": keep_params, "compile": compile}  # fmt: skip
     groups: list[StackedGroup | None] = [None] * len(stacks)
     records: list[list[SweepRecord] | None] = [None] * len(stacks)
     reported = [set() for _ in stacks]

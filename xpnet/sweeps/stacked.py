@@ -8,16 +8,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from array_api_compat import is_writeable_array
 
 from .._threads import blas_threads
 from ..backends import to_numpy
 from ..batches import batch_blocks, batch_chunks
 from ..evaluation import set_totals
-from ..mlp import loss_and_grads
 from ..nets import init_params
 from ..optimizers import OPTIMIZERS, SGD
 from ..scaling import input_scale
+from ..step import Stepper, compile_wanted
 from ..training import is_runaway
 from ..validation import EarlyStopping
 from .arrays import (
@@ -63,6 +62,8 @@ class StackedGroup:
     keep_params : bool
         Hand each member's final parameters and optimizer state to its record
         (:attr:`SweepRecord.params`): the best evaluation's with ``patience``.
+    compile : {False, True, "auto"}
+        Compile the stack's step, as :func:`xpnet.train`'s ``compile``.
     """
 
     def __init__(
@@ -75,6 +76,7 @@ class StackedGroup:
         eval_interval: int | None = None,
         patience: int | None = None,
         keep_params: bool = False,
+        compile: bool | str = False,
     ) -> None:
         b = self.backend = data.backend
         self.xp, self.data = b.xp, data
@@ -101,7 +103,9 @@ class StackedGroup:
         hyper = {h: per_model([c[h] for c in configs], like, b) for h in self.opt_cls.HYPER}
         self.optimizer = self.opt_cls(**hyper)
         self.sgd_lr = hyper["lr"] if self.opt_cls is SGD else None
-        self.in_place = is_writeable_array(like)
+        self.scale = input_scale(data.x)
+        self.stepper = Stepper(b, self.activation, self.optimizer, scale=self.scale,
+                               compile=compile_wanted(compile, b))  # fmt: skip
         self.active = self.xp.ones((k, 1, 1), dtype=self.xp.bool, device=b.device)
 
         seeds = sorted({c["seed"] for c in configs})
@@ -110,7 +114,6 @@ class StackedGroup:
         streams = [batch_chunks(s, n_train, batch_size, self.interval, iters) for s in seeds]
         self._chunks = zip(*streams, strict=True)
         self._current: tuple[tuple, int] | None = None  # the chunk under way, steps done
-        self.scale = input_scale(data.x)
 
         self.records = [SweepRecord(dict(c)) for c in configs]
         #: ``members[r]``: the config of row r (increasing: config order).
@@ -130,17 +133,7 @@ class StackedGroup:
     def step(self, xb: Any, tb: Any) -> None:
         """One training step of every row; its losses wait on the device."""
         params = self.params
-        step = self.sgd_lr if self.sgd_lr is not None else 1.0
-        loss, grads = loss_and_grads(params, xb, tb, self.activation, scale=self.scale,
-                                     step=step, weight_decay=self.weight_decay)  # fmt: skip
-        if self.sgd_lr is None:
-            self.optimizer.update(params, grads)
-        elif self.in_place:
-            for n, g in grads.items():
-                params[n] -= g
-        else:
-            for n, g in grads.items():
-                params[n] = params[n] - g
+        loss = self.stepper(params, xb, tb, self.weight_decay)
         if not bool(self.alive.all()):  # frozen members keep their parameters
             for n in params:
                 params[n] = self.xp.where(self.active, params[n], self.saved[n])
@@ -254,7 +247,7 @@ class StackedGroup:
         self.unpark()
         sizes, k = self.sizes, len(self.members)
         flops = 2 * k * self.batch_size * sizes[0] * sizes[1]  # the stack's first matmul
-        start = time.perf_counter()
+        start, compiling = time.perf_counter(), self.stepper.compile_seconds
         reached = False
         with (
             warnings.catch_warnings(),
@@ -276,7 +269,8 @@ class StackedGroup:
                 if on_steps is not None:
                     on_steps(ran)
             self.backend.synchronize()
-        self.seconds += time.perf_counter() - start
+        # compilation is not training time (xpnet.train's loop_seconds neither)
+        self.seconds += time.perf_counter() - start - (self.stepper.compile_seconds - compiling)
         if reached:
             self.at = stop
             return False
@@ -324,7 +318,7 @@ class StackedGroup:
             record = self.records[self.members[r]]
             if self.alive[r]:
                 record.stopped_at = step
-            record.history.loop_seconds = self.seconds
+            self._times(record.history)
         self._hand_over(leaving)
         self.members = [self.members[r] for r in rows]
         if not rows:
@@ -354,7 +348,7 @@ class StackedGroup:
             return
         self.unpark()
         for m in self.members:
-            self.records[m].history.loop_seconds = self.seconds
+            self._times(self.records[m].history)
         self._hand_over(list(range(len(self.members))))
         self.done = True
 
@@ -416,6 +410,13 @@ class StackedGroup:
         self.parked = False
 
     # --- helpers -----------------------------------------------------------------------
+
+    def _times(self, history: Any) -> None:
+        history.loop_seconds = self.seconds
+        history.compile_seconds, history.compiles = (
+            self.stepper.compile_seconds,
+            self.stepper.compiles,
+        )
 
     def _copy(self, arrays: dict[str, Any]) -> dict[str, Any]:
         return {n: self.xp.asarray(v, copy=True) for n, v in arrays.items()}
