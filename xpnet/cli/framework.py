@@ -180,8 +180,7 @@ def run_command(
     *,
     memory_hint: str | None = None,
 ) -> int:
-    """A command: ``body(args, run)`` under :func:`cli_errors`; the status it returns (a
-    verdict such as "checks failed"), 0 when it returns nothing."""
+    """A command: ``body(args, run)`` under :func:`cli_errors`; its int status, else 0."""
     args = parser.parse_args(argv)
     with cli_errors(parser.prog, parser) as run:
         if memory_hint is not None:
