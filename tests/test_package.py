@@ -60,3 +60,12 @@ def test_gradcheck_module_is_not_shadowed_by_the_function():
     assert callable(xpnet.gradcheck)
     package = Path(xpnet.__file__).parent
     assert not (package / "gradcheck.py").exists() and not (package / "gradcheck").exists()
+
+
+def test_no_module_is_over_450_lines():
+    """One concern per module: the longest stays readable in one sitting."""
+    package = Path(xpnet.__file__).parent
+    lines = {p.relative_to(package).as_posix(): len(p.read_text().splitlines())
+             for p in package.rglob("*.py")}  # fmt: skip
+    assert len(lines) > 50
+    assert {k: n for k, n in lines.items() if n > 450} == {}
