@@ -35,9 +35,12 @@ def env_flag(var: str, error: type[Exception] = ValueError) -> bool | None:
 
 
 @contextmanager
-def restored_environ(names: Iterable[str], set_to: Mapping[str, str] = {}) -> Iterator[None]:
+def restored_environ(
+    names: Iterable[str], set_to: Mapping[str, str] | None = None
+) -> Iterator[None]:
     """Set ``set_to`` in ``os.environ``; on exit put back every variable of ``names`` and
     ``set_to`` as it was (unset ones unset), whatever ran inside changed."""
+    set_to = set_to or {}
     before = {k: os.environ.get(k) for k in (*names, *set_to)}
     os.environ.update(set_to)
     try:
