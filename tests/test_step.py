@@ -185,3 +185,25 @@ def test_a_stepper_counts_no_compilation_when_eager():
     loss = stepper(net.params, x, t)
     assert np.isfinite(float(xpnet.to_numpy(loss)))
     assert (stepper.compiled, stepper.compiles, stepper.compile_seconds) == (False, 0, 0.0)
+
+
+def test_stepper_counts_a_whole_set_as_the_net_does(backend, data):
+    """The evaluations of a compiled run (JAX: each chunk's forward pass jitted, without
+    consuming the parameters) count what the net's own correct_total counts, labels or
+    one-hot, over chunks of 2048 rows and a last partial one."""
+    rng = np.random.default_rng(0)
+    x = backend.asarray(rng.integers(0, 256, (2100, 24), dtype=np.uint8))
+    labels = rng.integers(0, 5, 2100)
+    net = xpnet.TwoLayerNet(24, 16, 5, backend=backend, seed=3)
+    stepper = Stepper(backend, net.activation, xpnet.optimizers.SGD(0.1), scale=1 / 255,
+                      compile=backend.can_compile and backend.compile_pays)  # fmt: skip
+    want = int(xpnet.to_numpy(net.correct_total(x, backend.asarray(labels), scale=1 / 255)))
+    assert 0 < want < 2100
+    for t in (labels, np.eye(5, dtype=np.float32)[labels]):
+        got = stepper.correct_total(net.params, x, backend.asarray(t))
+        assert int(xpnet.to_numpy(got)) == want
+    before = {k: xpnet.to_numpy(v) for k, v in net.params.items()}
+    stepper.correct_total(net.params, x, backend.asarray(labels))  # the params stay usable
+    for k, v in before.items():
+        np.testing.assert_array_equal(xpnet.to_numpy(net.params[k]), v)
+    assert (stepper.compile_seconds > 0) == stepper.compiled

@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
-from .mlp import loss_and_grads
-from .nets import MultiLayerNet
+from .mlp import correct_count, loss_and_grads
+from .nets import EVAL_CHUNK, MultiLayerNet
 from .optimizers import SGD, Optimizer, _sub, hyper_on_device
 
 __all__ = [
@@ -152,6 +152,8 @@ class Stepper:
         self._hyper: dict[str, Any] | None = None
         self._hyper_of_opt: dict[str, Any] | None = None  # the optimizer's, _hyper made from
         self._wd: tuple[Any, Any] = (None, None)
+        self._count_fn: Callable[..., Any] | None = None  # correct_total's, maybe compiled
+        self._count_shapes: set[tuple] = set()
 
     def __call__(self, params: dict[str, Any], xb: Any, tb: Any, weight_decay: Any = None) -> Any:
         """One step: ``params`` (the dict) and the optimizer are updated; the loss (...,)
@@ -184,6 +186,35 @@ class Stepper:
             self._t_iter = opt.iter
             opt.state.update(new_state)
         return loss
+
+    def correct_total(self, params: dict[str, Any], x: Any, t: Any) -> Any:
+        """Rows of a whole set (``t`` labels (N,) or one-hot (N, C)) whose largest logit is
+        the label: :meth:`xpnet.MultiLayerNet.correct_total`'s count, with each chunk's
+        forward pass compiled where the backend compiles evaluations (JAX:
+        :meth:`Backend.compile_function`). The first chunk of each shape is timed into
+        :attr:`compile_seconds`. A 0-d integer array on the device."""
+        xp, n = self.backend.xp, int(x.shape[0])
+        if self._count_fn is None:
+            act, scale = self.activation, self.scale
+
+            def count(p: dict[str, Any], xc: Any, lc: Any) -> Any:
+                dtype = p["W1"].dtype  # uint8 pixels meet the first layer as its dtype
+                xc = xc if xc.dtype == dtype else xp.astype(xc, dtype)
+                return correct_count(p, xc, lc, act, scale=scale)
+
+            self._count_fn = self.backend.compile_function(count)
+        labels = xp.argmax(t, axis=-1) if t.ndim == x.ndim else t
+        total = None
+        for start in range(0, n, EVAL_CHUNK):
+            stop = min(n, start + EVAL_CHUNK)  # out-of-range slice stops are not standard
+            key, began = (stop - start, str(x.dtype)), time.perf_counter()
+            c = self._count_fn(params, x[start:stop, ...], labels[start:stop])
+            if self.compiled and key not in self._count_shapes:
+                self.backend.synchronize()
+                self._count_shapes.add(key)
+                self.compile_seconds += time.perf_counter() - began
+            total = c if total is None else total + c
+        return total
 
     def _prime(self, params: dict[str, Any], xb: Any, tb: Any, hyper: dict[str, Any]) -> None:
         """One eager forward and backward pass on a row of the batch before the first

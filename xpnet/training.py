@@ -250,6 +250,10 @@ def train(
     bar = progress_bar(total=iters, initial=start_step, disable=not progress, unit="step",
                        desc="train")  # fmt: skip
     compile_before = 0.0 if stepper is None else stepper.compile_seconds
+    if stepper is not None and stepper.compiled:  # the evaluations' forward compiled too
+        count = lambda x, t: stepper.correct_total(net.params, x, t)  # noqa: E731
+    else:
+        count = lambda x, t: net.correct_total(x, t, scale=scale)  # noqa: E731
     start = time.perf_counter()
     with bar, warnings.catch_warnings():
         warnings.simplefilter("ignore", PrecisionWarning)  # warned once above
@@ -263,8 +267,8 @@ def train(
                     step = first + i
                     pending.append(one_step(xb, tb))
                     if step % interval == 0 or step == iters - 1:
-                        _evaluate(net, history, step, pending, *train_eval,
-                                  None if val is not None else test_eval, scale)  # fmt: skip
+                        _evaluate(count, history, step, pending, *train_eval,
+                                  None if val is not None else test_eval)  # fmt: skip
                         if val is not None:
                             _validate(net, history, val, scale)
                         if stopper is not None:
@@ -288,7 +292,7 @@ def train(
         if best is not None:  # the best evaluation's state is what the run hands over
             restore(best, net.params, optimizer)
         if val is not None and test is not None:
-            history.final_test_acc = _accuracy(net, *test, scale)
+            history.final_test_acc = _accuracy(count, *test)
         b.synchronize()
     history.loop_seconds += time.perf_counter() - start
     if stepper is not None:  # a recompilation inside the loop is not training time
@@ -313,20 +317,19 @@ def _folded_lr(optimizer: Optimizer | None, lr: float, params: dict[str, Any]) -
 
 
 def _evaluate(
-    net: Any,
+    count: Callable[[Any, Any], Any],
     history: TrainHistory,
     step: int,
     pending: list[Any],
     x_dev: Any,
     t_dev: Any,
     test: tuple[Any, Any] | None,
-    scale: float | None,
 ) -> None:
     _read_losses(history, pending)
     history.eval_steps.append(step)
-    history.train_acc.append(_accuracy(net, x_dev, t_dev, scale))
+    history.train_acc.append(_accuracy(count, x_dev, t_dev))
     if test is not None:
-        history.test_acc.append(_accuracy(net, *test, scale))
+        history.test_acc.append(_accuracy(count, *test))
     _check_runaway(history)
 
 
@@ -384,9 +387,9 @@ def _read_losses(history: TrainHistory, pending: list[Any]) -> None:
         raise TrainingDivergedError(f"loss became {values[bad[0]]} at step {where}; {hint}")
 
 
-def _accuracy(net: Any, x: Any, t: Any, scale: float | None) -> float:
-    """Accuracy over a whole set: chunks on the device, one read-back."""
-    return int(_host(net.correct_total(x, t, scale=scale))) / int(x.shape[0])
+def _accuracy(count: Callable[[Any, Any], Any], x: Any, t: Any) -> float:
+    """Accuracy over a whole set from ``count(x, t)`` (chunks on the device): one read-back."""
+    return int(_host(count(x, t))) / int(x.shape[0])
 
 
 def _postfix(h: TrainHistory) -> str:

@@ -113,6 +113,11 @@ class Backend:
         ``params`` and ``state`` arrays (use the returned ones)."""
         return SPECS[self.name].compile_step(fn, self.device)
 
+    def compile_function(self, fn: Any) -> Any:
+        """A pure function of arrays compiled for this device without consuming its
+        inputs where the library compiles evaluations (JAX), else ``fn``."""
+        return SPECS[self.name].compile_function(fn, self.device)
+
     def updates_in_place(self, compiled: bool) -> bool:
         """Whether a training step updates its arrays in place: on libraries with mutable
         arrays, eagerly; a compiled (traced) step builds new ones."""

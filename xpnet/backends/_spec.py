@@ -130,6 +130,11 @@ class Spec:
         ones it returns."""
         return fn
 
+    def compile_function(self, fn: Any, dev: Any) -> Any:
+        """A pure function of arrays (an evaluation pass) compiled for ``dev`` without
+        consuming its inputs, where that pays; ``fn`` itself elsewhere."""
+        return fn
+
     def intra_op_threads(self, dev: Any) -> Any:
         """The library's own CPU thread pool on ``dev`` as a ``(get, set)`` pair, or None
         (its BLAS is governed through threadpoolctl, or it has no CPU pool)."""
