@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from array_api_compat import array_namespace, device, is_array_api_obj
@@ -128,3 +129,19 @@ def has_non_finite(x: Any) -> bool:
     """Whether a floating array holds NaN or inf (never for integers): one read-back."""
     xp = array_namespace(x)
     return is_floating(x, xp) and bool(xp.any(~xp.isfinite(x)))
+
+
+def chunk_sums(n: int, rows: int, part: Callable[[int, int], Any]) -> Any:
+    """``part(start, stop)`` summed over the chunks of ``rows`` rows of ``0..n``: one
+    array, or a tuple of arrays summed item by item; the sums stay where ``part`` made
+    them. The one chunk loop of every whole-set evaluation (memory bounded by a chunk)."""
+    total = None
+    for start in range(0, n, rows):
+        p = part(start, min(n, start + rows))  # out-of-range slice stops are not standard
+        if total is None:
+            total = p
+        elif isinstance(p, tuple):
+            total = tuple(a + b for a, b in zip(total, p, strict=True))
+        else:
+            total = total + p
+    return total

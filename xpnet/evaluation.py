@@ -6,7 +6,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-from ._array import one_hot, scalar
+from ._array import chunk_sums, one_hot, scalar
 from .losses import softmax_cross_entropy_stats
 from .mlp import forward
 from .nets import EVAL_CHUNK
@@ -52,9 +52,8 @@ def set_totals(
     xp = array_namespace(params["W1"])
     dtype = params["W1"].dtype
     classes = int(params[f"W{len(params) // 2}"].shape[-1])
-    correct = total = None
-    for s in range(0, n, chunk):
-        e = min(n, s + chunk)  # out-of-range slice stops are not standard
+
+    def part(s: int, e: int) -> tuple[Any, ...]:
         xc, lc = x[s:e, ...], labels[s:e, ...]
         if xc.dtype != dtype:
             xc = xp.astype(xc, dtype)
@@ -62,9 +61,10 @@ def set_totals(
         pred = xp.argmax(logits, axis=-1)
         # count_nonzero: the default integer dtype (int32 under JAX without x64)
         c = xp.count_nonzero(pred == xp.astype(lc, pred.dtype), axis=-1)
-        correct = c if correct is None else correct + c
-        if loss:
-            mean, _ = softmax_cross_entropy_stats(logits, one_hot(lc, classes, dtype, xp), xp=xp)
-            part = mean * scalar(float(e - s), mean, xp)  # no tensor per call (torch)
-            total = part if total is None else total + part
-    return correct, total
+        if not loss:
+            return (c,)
+        mean, _ = softmax_cross_entropy_stats(logits, one_hot(lc, classes, dtype, xp), xp=xp)
+        return c, mean * scalar(float(e - s), mean, xp)  # no tensor per call (torch)
+
+    sums = chunk_sums(n, chunk, part)
+    return sums[0], (sums[1] if loss else None)

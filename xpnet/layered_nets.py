@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import is_writeable_array
 
+from ._array import chunk_sums
 from ._files import atomic_write
 from .backends import Backend
 from .layers import (
@@ -126,19 +127,15 @@ class LayerNet(_OnDevice):
         """Correct rows and summed cross-entropy (no weight decay) over a whole set, in
         test mode, :data:`EVAL_BATCH` rows per pass: two 0-d arrays on the device."""
         xp = self.backend.xp
-        correct = loss = None
-        n = int(x.shape[0])
-        for start in range(0, n, EVAL_BATCH):
-            stop = min(n, start + EVAL_BATCH)  # out-of-range slice stops are not standard
-            xb, tb = x[start:stop, ...], labels[start:stop]
-            y = self.logits(xb, scale=scale)
-            tb = self._targets(tb, y)
+
+        def part(start: int, stop: int) -> tuple[Any, Any]:
+            y = self.logits(x[start:stop, ...], scale=scale)
+            tb = self._targets(labels[start:stop], y)
             pred = xp.argmax(y, axis=-1)
             c = xp.count_nonzero(pred == xp.astype(tb, pred.dtype))
-            part = self.last_layer.forward(y, tb) * int(xb.shape[0])
-            correct = c if correct is None else correct + c
-            loss = part if loss is None else loss + part
-        return correct, loss
+            return c, self.last_layer.forward(y, tb) * (stop - start)
+
+        return chunk_sums(int(x.shape[0]), EVAL_BATCH, part)
 
     def correct_count(self, x: Any, t: Any, *, scale: float | None = None) -> Any:
         """Rows whose largest score is the label: a 0-d integer array (no host sync)."""

@@ -15,7 +15,7 @@ import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from ._array import one_hot
+from ._array import chunk_sums, one_hot
 from ._threads import blas_threads
 from .backends import Backend, dtype_name, get_backend
 from .functions import softmax
@@ -115,14 +115,9 @@ class _OnDevice:
         n = int(x.shape[0])
         if n == 0:
             raise ValueError("accuracy of an empty set is undefined")
-        rows = batch_size or self._EVAL_ROWS
-        total = None
         with blas_threads(backend=self.backend):
-            for start in range(0, n, rows):
-                stop = min(n, start + rows)  # out-of-range slice stops are not standard
-                c = self.correct_count(x[start:stop, ...], t[start:stop, ...], scale=scale)
-                total = c if total is None else total + c
-        return total
+            return chunk_sums(n, batch_size or self._EVAL_ROWS, lambda s, e: self.correct_count(
+                x[s:e, ...], t[s:e, ...], scale=scale))  # fmt: skip
 
     def gradient(self, x: Any, t: Any) -> dict[str, Any]:
         """Backprop gradients of the training loss (weight decay included), keyed as

@@ -29,7 +29,9 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
-from .mlp import correct_count, loss_and_grads
+from ._array import chunk_sums
+from .evaluation import set_totals
+from .mlp import loss_and_grads
 from .nets import EVAL_CHUNK, MultiLayerNet
 from .optimizers import SGD, Optimizer, _sub, hyper_on_device
 
@@ -193,28 +195,23 @@ class Stepper:
         forward pass compiled where the backend compiles evaluations (JAX:
         :meth:`Backend.compile_function`). The first chunk of each shape is timed into
         :attr:`compile_seconds`. A 0-d integer array on the device."""
-        xp, n = self.backend.xp, int(x.shape[0])
+        xp = self.backend.xp
         if self._count_fn is None:
             act, scale = self.activation, self.scale
-
-            def count(p: dict[str, Any], xc: Any, lc: Any) -> Any:
-                dtype = p["W1"].dtype  # uint8 pixels meet the first layer as its dtype
-                xc = xc if xc.dtype == dtype else xp.astype(xc, dtype)
-                return correct_count(p, xc, lc, act, scale=scale)
-
-            self._count_fn = self.backend.compile_function(count)
+            self._count_fn = self.backend.compile_function(  # one chunk's count, as evaluated
+                lambda p, xc, lc: set_totals(p, xc, lc, act, scale=scale)[0])  # fmt: skip
         labels = xp.argmax(t, axis=-1) if t.ndim == x.ndim else t
-        total = None
-        for start in range(0, n, EVAL_CHUNK):
-            stop = min(n, start + EVAL_CHUNK)  # out-of-range slice stops are not standard
+
+        def part(start: int, stop: int) -> Any:
             key, began = (stop - start, str(x.dtype)), time.perf_counter()
             c = self._count_fn(params, x[start:stop, ...], labels[start:stop])
             if self.compiled and key not in self._count_shapes:
                 self.backend.synchronize()
                 self._count_shapes.add(key)
                 self.compile_seconds += time.perf_counter() - began
-            total = c if total is None else total + c
-        return total
+            return c
+
+        return chunk_sums(int(x.shape[0]), EVAL_CHUNK, part)
 
     def _prime(self, params: dict[str, Any], xb: Any, tb: Any, hyper: dict[str, Any]) -> None:
         """One eager forward and backward pass on a row of the batch before the first
