@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from .backends import Backend
+from .backends import Backend, as_backend
 from .layered_nets import LayerNet, dropout_rng
 from .layers import Affine, Convolution, Dropout, Pooling, Relu, SoftmaxWithLoss
 from .layers._im2col import out_size
-from .nets import _resolve_backend, init_std, init_std_setting
+from .nets import init_std, init_std_setting
 
 __all__ = ["DeepConvNet", "SimpleConvNet"]
 
@@ -81,7 +81,7 @@ class SimpleConvNet(LayerNet):
         self.config = {"input_dim": [c, h, w], "conv_param": conv_param,
                        "hidden_size": int(hidden_size), "output_size": int(output_size),
                        "weight_init_std": init_std_setting(weight_init_std)}  # fmt: skip
-        self.backend = _resolve_backend(backend, dtype)
+        self.backend = as_backend(backend, dtype)
         self.dtype = self.backend.float_dtype
         rng = np.random.default_rng(seed)
         shapes = {"W1": (fn, c, fs, fs), "W2": (pooled, hidden_size),
@@ -159,7 +159,7 @@ class DeepConvNet(LayerNet):
                                                  "stride": 1}, f"conv_param_{i + 1}")
             for i, (p, (n, pad)) in enumerate(zip(given, defaults, strict=True))
         ]  # fmt: skip
-        self.backend = _resolve_backend(backend, dtype)
+        self.backend = as_backend(backend, dtype)
         self.dtype = self.backend.float_dtype
         rng = np.random.default_rng(seed)
         c, h, w = (int(v) for v in input_dim)

@@ -6,12 +6,16 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-from ._array import chunk_sums, one_hot, scalar
+from ._array import chunk_sums, count_right, one_hot, scalar
 from .losses import softmax_cross_entropy_stats
 from .mlp import forward
-from .nets import EVAL_CHUNK
 
-__all__ = ["set_totals"]
+__all__ = ["EVAL_CHUNK", "set_totals"]
+
+#: Rows per chunk when evaluating a whole data set: bounds the memory of one forward, and
+#: 2048 rows of float32 pixels (6 MiB) stay in cache between the cast and the matmul
+#: (36 ms per train+test evaluation on Fashion-MNIST against 49 ms at 10,000 rows).
+EVAL_CHUNK = 2048
 
 
 def set_totals(
@@ -20,8 +24,8 @@ def set_totals(
     labels: Any,
     activation: str,
     *,
-    scale: float | None = None,
     loss: bool = False,
+    scale: float | None = None,
     chunk: int = EVAL_CHUNK,
 ) -> tuple[Any, Any]:
     """Correct rows and (with ``loss``) the summed cross-entropy over a whole set.
@@ -34,10 +38,10 @@ def set_totals(
         Any dtype: a chunk of rows is cast to the parameters' dtype once for all K models.
     labels : integer array (N,)
     activation : {"sigmoid", "relu"}
-    scale : float, optional
-        Input scale (1/255 for raw pixels).
     loss : bool
         Also sum the softmax cross-entropy (the data term only, no weight decay).
+    scale : float, optional
+        Input scale (1/255 for raw pixels).
     chunk : int
         Rows per forward pass: memory stays bounded by one chunk.
 
@@ -58,9 +62,7 @@ def set_totals(
         if xc.dtype != dtype:
             xc = xp.astype(xc, dtype)
         logits, _ = forward(params, xc, activation, scale=scale, xp=xp)
-        pred = xp.argmax(logits, axis=-1)
-        # count_nonzero: the default integer dtype (int32 under JAX without x64)
-        c = xp.count_nonzero(pred == xp.astype(lc, pred.dtype), axis=-1)
+        c = count_right(logits, lc, xp)
         if not loss:
             return (c,)
         mean, _ = softmax_cross_entropy_stats(logits, one_hot(lc, classes, dtype, xp), xp=xp)

@@ -9,7 +9,6 @@ units. Methods accept host NumPy arrays and move them to the device.
 
 from __future__ import annotations
 
-import math
 import os
 from collections import OrderedDict
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import is_writeable_array
 
-from ._array import chunk_sums
+from ._array import chunk_sums, count_right, labels_of
 from ._files import atomic_write
 from .backends import Backend
 from .layers import (
@@ -31,7 +30,7 @@ from .layers import (
     SoftmaxWithLoss,
 )
 from .mlp import decay_term
-from .nets import _OnDevice, _resolve_backend, init_params, init_std_setting
+from .nets import MultiLayerNet, _OnDevice, init_std_setting
 from .numerical import gradient_with_step, resolve_step, stacked
 
 __all__ = ["LayerNet", "MultiLayerNetExtend", "dropout_rng"]
@@ -131,9 +130,8 @@ class LayerNet(_OnDevice):
         def part(start: int, stop: int) -> tuple[Any, Any]:
             y = self.logits(x[start:stop, ...], scale=scale)
             tb = self._targets(labels[start:stop], y)
-            pred = xp.argmax(y, axis=-1)
-            c = xp.count_nonzero(pred == xp.astype(tb, pred.dtype))
-            return c, self.last_layer.forward(y, tb) * (stop - start)
+            loss_sum = self.last_layer.forward(y, tb) * (stop - start)
+            return count_right(y, labels_of(tb, xp), xp), loss_sum
 
         return chunk_sums(int(x.shape[0]), EVAL_BATCH, part)
 
@@ -141,10 +139,7 @@ class LayerNet(_OnDevice):
         """Rows whose largest score is the label: a 0-d integer array (no host sync)."""
         xp = self.backend.xp
         x = self._scaled(x, scale)
-        t = self._targets(t, x)
-        labels = xp.argmax(t, axis=-1) if t.ndim == 2 else t
-        pred = xp.argmax(self.predict(x, False), axis=-1)
-        return xp.count_nonzero(pred == xp.astype(labels, pred.dtype))
+        return count_right(self.predict(x, False), labels_of(self._targets(t, x), xp), xp)
 
     def accuracy(
         self, x: Any, t: Any, batch_size: int | None = None, *, scale: float | None = None
@@ -365,46 +360,31 @@ class MultiLayerNetExtend(LayerNet):
         As for :class:`xpnet.MultiLayerNet`.
     """
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size_list: Any,
-        output_size: int,
-        activation: str = "relu",
-        weight_init_std: float | str = "relu",
-        weight_decay_lambda: float = 0,
-        use_dropout: bool = False,
-        dropout_ration: float = 0.5,
-        use_batchnorm: bool = False,
-        *,
-        backend: Backend | str | None = None,
-        dtype: str | None = None,
-        seed: int | None = None,
-    ) -> None:
-        act = {"sigmoid": Sigmoid, "relu": Relu}
-        if activation not in act:
-            raise ValueError(f"activation must be 'relu' or 'sigmoid', got {activation!r}")
-        wd = float(weight_decay_lambda)
-        if not (math.isfinite(wd) and wd >= 0):
-            raise ValueError(f"weight_decay_lambda must be >= 0, got {weight_decay_lambda!r}")
-        self.config = {"input_size": int(input_size),
-                       "hidden_size_list": [int(h) for h in hidden_size_list],
-                       "output_size": int(output_size), "activation": activation,
-                       "weight_init_std": init_std_setting(weight_init_std),
-                       "weight_decay_lambda": wd,
-                       "use_dropout": bool(use_dropout), "dropout_ration": float(dropout_ration),
-                       "use_batchnorm": bool(use_batchnorm)}  # fmt: skip
-        self.input_size = int(input_size)
-        self.hidden_size_list = [int(h) for h in hidden_size_list]
+    # laid out as the book's: MultiLayerNet's six parameters, then the three extensions
+    def __init__(self, input_size: int, hidden_size_list: Any, output_size: int,
+                 activation: str = "relu", weight_init_std: float | str = "relu",
+                 weight_decay_lambda: float = 0,
+                 use_dropout: bool = False, dropout_ration: float = 0.5,
+                 use_batchnorm: bool = False,
+                 *, backend: Backend | str | None = None, dtype: str | None = None,
+                 seed: int | None = None) -> None:  # fmt: skip
+        # the dense part's checks and weights are MultiLayerNet's: the same seed, the same W
+        dense = MultiLayerNet(input_size, hidden_size_list, output_size, activation,
+                              weight_init_std, weight_decay_lambda, backend=backend,
+                              dtype=dtype, seed=seed)  # fmt: skip
+        self.backend, self.dtype, self.params = dense.backend, dense.dtype, dict(dense.params)
+        self.weight_decay_lambda = dense.weight_decay_lambda
+        self.input_size, *self.hidden_size_list, _ = dense.sizes
         self.hidden_layer_num = len(self.hidden_size_list)
         self.use_dropout, self.use_batchnorm = bool(use_dropout), bool(use_batchnorm)
-        self.weight_decay_lambda = wd
-        self.backend = _resolve_backend(backend, dtype)
-        self.dtype = self.backend.float_dtype
-        sizes = (self.input_size, *self.hidden_size_list, int(output_size))
-        host = init_params(sizes, weight_init_std, seed)
+        self.config = {"input_size": self.input_size, "hidden_size_list": self.hidden_size_list,
+                       "output_size": dense.output_size, "activation": activation,
+                       "weight_init_std": init_std_setting(weight_init_std),
+                       "weight_decay_lambda": self.weight_decay_lambda,
+                       "use_dropout": self.use_dropout, "dropout_ration": float(dropout_ration),
+                       "use_batchnorm": self.use_batchnorm}  # fmt: skip
         to_dev = self.backend.asarray
-        self.params = {k: to_dev(v, dtype=self.dtype) for k, v in host.items()}
+        act = {"sigmoid": Sigmoid, "relu": Relu}
         rng = dropout_rng(seed)
         self.layers = OrderedDict()
         links = []

@@ -18,7 +18,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-from ._array import scalar
+from ._array import count_right, scalar
 from .losses import softmax_cross_entropy_stats
 
 __all__ = ["ACTIVATIONS", "correct_count", "forward", "loss_and_grads", "param_names"]
@@ -248,19 +248,11 @@ def loss_and_grads(
 
 
 def correct_count(
-    params: dict[str, Any],
-    x: Any,
-    labels: Any,
-    activation: str,
-    *,
-    scale: float | None = None,
+    params: dict[str, Any], x: Any, labels: Any, activation: str, *, scale: float | None = None
 ) -> Any:
     """Rows whose largest logit is the label, per model: an integer array (...,).
 
     ``labels`` are integers (N,); the count stays on the device.
     """
     xp = array_namespace(params["W1"])
-    logits, _ = forward(params, x, activation, scale=scale, xp=xp)
-    pred = xp.argmax(logits, axis=-1)
-    # count_nonzero: the default integer dtype (int32 under JAX without x64)
-    return xp.count_nonzero(pred == xp.astype(labels, pred.dtype), axis=-1)
+    return count_right(forward(params, x, activation, scale=scale, xp=xp)[0], labels, xp)

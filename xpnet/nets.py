@@ -15,9 +15,10 @@ import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from ._array import chunk_sums, one_hot
+from ._array import chunk_sums, labels_of, one_hot
 from ._threads import blas_threads
-from .backends import Backend, dtype_name, get_backend
+from .backends import Backend, as_backend, dtype_name
+from .evaluation import EVAL_CHUNK, set_totals
 from .functions import softmax
 from .losses import cross_entropy_error
 from .losses import softmax_cross_entropy_stats as _ce
@@ -29,19 +30,8 @@ __all__ = ["ACTIVATIONS", "EVAL_CHUNK", "PARAM_NAMES", "MultiLayerNet", "SimpleN
 
 PARAM_NAMES = param_names(2)
 
-#: Rows per chunk when evaluating a whole data set: bounds the memory of one forward, and
-#: 2048 rows of float32 pixels (6 MiB) stay in cache between the cast and the matmul
-#: (36 ms per train+test evaluation on Fashion-MNIST against 49 ms at 10,000 rows).
-EVAL_CHUNK = 2048
-
 #: ``weight_init_std`` names, as the book's MultiLayerNet: std sqrt(gain / n_in).
 INIT_GAINS = {"xavier": 1.0, "sigmoid": 1.0, "he": 2.0, "relu": 2.0}
-
-
-def _resolve_backend(backend: Backend | str | None, dtype: str | None) -> Backend:
-    if isinstance(backend, Backend):
-        return backend if dtype is None else backend.with_dtype(dtype)
-    return get_backend(backend, None, dtype)
 
 
 def init_std(weight_init_std: float | str, n_in: int) -> float:
@@ -162,7 +152,7 @@ class SimpleNet(_OnDevice):
         if dtype is None and W is not None:  # a floating W keeps its dtype
             name = dtype_name(W if hasattr(W, "dtype") else np.asarray(W))
             dtype = name if name.startswith("float") else None
-        self.backend = _resolve_backend(backend, dtype)
+        self.backend = as_backend(backend, dtype)
         self.dtype = self.backend.float_dtype
         if W is None:
             W = np.random.default_rng(seed).standard_normal((2, 3))
@@ -234,7 +224,7 @@ class MultiLayerNet(_OnDevice):
         wd = float(weight_decay_lambda)
         if not (math.isfinite(wd) and wd >= 0):
             raise ValueError(f"weight_decay_lambda must be >= 0, got {weight_decay_lambda!r}")
-        self.backend = _resolve_backend(backend, dtype)
+        self.backend = as_backend(backend, dtype)
         self.dtype = self.backend.float_dtype
         self.activation = activation
         self.weight_init_std = weight_init_std
@@ -281,11 +271,16 @@ class MultiLayerNet(_OnDevice):
 
         ``scale`` multiplies the inputs (1/255 for raw pixels, see :mod:`xpnet.scaling`).
         """
-        xp = self.backend.xp
         x = self._input(x)
-        t = self._targets(t, x)
-        labels = xp.argmax(t, axis=-1) if t.ndim == x.ndim else t
+        labels = labels_of(self._targets(t, x), self.backend.xp)
         return correct_count(self.params, x, labels, self.activation, scale=scale)
+
+    def totals(self, x: Any, t: Any, *, scale: float | None = None) -> tuple[Any, Any]:
+        """Correct rows and summed cross-entropy (no weight decay) over a whole set (``t``
+        labels or one-hot), :data:`EVAL_CHUNK` rows per pass: two 0-d device arrays."""
+        x = self._input(x)
+        labels = labels_of(self._input(t, floating=False), self.backend.xp)
+        return set_totals(self.params, x, labels, self.activation, scale=scale, loss=True)
 
     def accuracy(
         self, x: Any, t: Any, *, scale: float | None = None, batch_size: int = EVAL_CHUNK
@@ -329,21 +324,16 @@ class MultiLayerNet(_OnDevice):
         method: str = "structured",
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> dict[str, Any]:
-        """Central-difference gradients of :meth:`loss` for every parameter.
+        """Central-difference gradients of :meth:`loss` (weight decay included) for every
+        parameter, by :func:`xpnet.numerical_mlp.numerical_gradient_mlp`.
 
         Parameters
         ----------
         x, t : arrays
             Batch and targets (one-hot or labels).
-        h : float, optional
-            Step; 1e-4 in float64, larger in coarser dtypes (:func:`xpnet.default_step`).
-        method : {"structured", "generic"}
-            ``"generic"``: a full forward pass of the stacked perturbed copies of each
-            parameter. ``"structured"`` (default, much faster): a change to ``Wl[i, j]`` or
-            ``bl[j]`` moves only unit ``j`` of layer ``l``, so the layers before it are
-            reused; every entry is still a real central difference of the loss.
-        max_bytes : int
-            Memory bound for one chunk of perturbations.
+        h, method, max_bytes
+            As for :func:`~xpnet.numerical_mlp.numerical_gradient_mlp`: ``h`` defaults to
+            1e-4 in float64, larger in coarser dtypes (:func:`xpnet.default_step`).
         """
         x, t = self._batch(x, t)
         return numerical_gradient_mlp(

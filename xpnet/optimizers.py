@@ -270,15 +270,11 @@ class Momentum(Optimizer):
         _add(params, key, v[key], in_place)
 
 
-class Nesterov(Optimizer):
-    """The book's Nesterov: ``v = m*v - lr*g; p += m*m*v - (1 + m)*lr*g``."""
+class Nesterov(Momentum):
+    """The book's Nesterov: ``v = m*v - lr*g; p += m*m*v - (1 + m)*lr*g`` (Momentum's
+    hyperparameters, defaults and velocity, another update)."""
 
     name = "nesterov"
-    HYPER = ("lr", "momentum")
-    SLOTS = ("v",)
-
-    def __init__(self, lr: Any = 0.01, momentum: Any = 0.9) -> None:
-        super().__init__(lr=lr, momentum=momentum)
 
     def _step(self, key, params, g, state, hp, in_place, xp):
         m, v = hp["momentum"], state["v"]
@@ -300,25 +296,29 @@ class AdaGrad(Optimizer):
 
     def _step(self, key, params, g, state, hp, in_place, xp):
         h = state["h"]
-        _add(h, key, g * g, in_place)
+        self._accumulate(h, key, g, hp, in_place)
         _sub(params, key, hp["lr"] * g / (xp.sqrt(h[key]) + EPS), in_place)
 
+    @staticmethod
+    def _accumulate(h, key, g, hp, in_place):
+        _add(h, key, g * g, in_place)
 
-class RMSprop(Optimizer):
-    """``h = decay*h + (1 - decay)*g*g; p -= lr * g / (sqrt(h) + 1e-7)``."""
+
+class RMSprop(AdaGrad):
+    """``h = decay*h + (1 - decay)*g*g; p -= lr * g / (sqrt(h) + 1e-7)``: AdaGrad whose sum
+    of squared gradients forgets."""
 
     name = "rmsprop"
     HYPER = ("lr", "decay_rate")
-    SLOTS = ("h",)
 
     def __init__(self, lr: Any = 0.01, decay_rate: Any = 0.99) -> None:
-        super().__init__(lr=lr, decay_rate=decay_rate)
+        Optimizer.__init__(self, lr=lr, decay_rate=decay_rate)
 
-    def _step(self, key, params, g, state, hp, in_place, xp):
-        d, h = hp["decay_rate"], state["h"]
+    @staticmethod
+    def _accumulate(h, key, g, hp, in_place):
+        d = hp["decay_rate"]
         _scale(h, key, d, in_place)
         _add(h, key, (1 - d) * g * g, in_place)
-        _sub(params, key, hp["lr"] * g / (xp.sqrt(h[key]) + EPS), in_place)
 
 
 class Adam(Optimizer):

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
-from ._array import chunk_sums
+from ._array import chunk_sums, labels_of
 from .evaluation import set_totals
 from .mlp import loss_and_grads
 from .nets import EVAL_CHUNK, MultiLayerNet
@@ -200,7 +200,7 @@ class Stepper:
             act, scale = self.activation, self.scale
             self._count_fn = self.backend.compile_function(  # one chunk's count, as evaluated
                 lambda p, xc, lc: set_totals(p, xc, lc, act, scale=scale)[0])  # fmt: skip
-        labels = xp.argmax(t, axis=-1) if t.ndim == x.ndim else t
+        labels = labels_of(t, xp)
 
         def part(start: int, stop: int) -> Any:
             key, began = (stop - start, str(x.dtype)), time.perf_counter()

@@ -22,7 +22,6 @@ from ._threads import blas_threads
 from ._warmup import warm_up
 from .backends import to_numpy
 from .batches import batch_blocks, batch_chunks
-from .evaluation import set_totals
 from .numerical import PrecisionWarning, resolve_step
 from .optimizers import SGD, Optimizer, hyper_on_device
 from .scaling import input_scale
@@ -335,11 +334,7 @@ def _evaluate(
 
 def _validate(net: Any, history: TrainHistory, val: tuple[Any, Any], scale: float | None) -> None:
     """Accuracy and mean loss on the validation rows."""
-    if hasattr(net, "totals"):  # a net of layers (xpnet.layered_nets) sums its own
-        correct, loss = net.totals(val[0], val[1], scale=scale)
-    else:
-        correct, loss = set_totals(net.params, val[0], val[1], net.activation, scale=scale,
-                                   loss=True)  # fmt: skip
+    correct, loss = net.totals(val[0], val[1], scale=scale)
     n = int(val[0].shape[0])
     history.val_acc.append(int(_host(correct)) / n)
     history.val_loss.append(float(_host(loss)) / n)

@@ -14,7 +14,7 @@ stays cheap on machines that have CuPy or PyTorch installed but no GPU.
 
 from __future__ import annotations
 
-from ._core import Backend, canonical_device, dtype_name, get_backend, to_numpy
+from ._core import Backend, as_backend, canonical_device, dtype_name, get_backend, to_numpy
 from ._registry import BACKENDS, SPECS, is_out_of_memory, namespace_spec
 from ._spec import DTYPES, BackendError
 
@@ -24,6 +24,7 @@ __all__ = [
     "SPECS",
     "Backend",
     "BackendError",
+    "as_backend",
     "canonical_device",
     "dtype_name",
     "get_backend",

@@ -298,6 +298,14 @@ def get_backend(
     return Backend(name=name, xp=xp, device=dev, float_dtype=getattr(xp, dtype), tf32=bool(tf32))
 
 
+def as_backend(backend: Backend | str | None, dtype: str | None = None) -> Backend:
+    """What a ``backend=`` argument names: a :class:`Backend` as given (in ``dtype`` if
+    given), a backend name, or None for :func:`get_backend`'s default."""
+    if isinstance(backend, Backend):
+        return backend if dtype is None else backend.with_dtype(dtype)
+    return get_backend(backend, None, dtype)
+
+
 def canonical_device(name: str, device: str | None) -> str:
     """The one spelling of a backend's device, e.g. ``("cupy", "cuda") -> "cuda:0"``.
 

@@ -8,7 +8,8 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-from ..sweeps.device import DeviceData, device_data, resolve_backend
+from ..backends import as_backend
+from ..sweeps.device import DeviceData, device_data
 from ..sweeps.plan import stack_budget
 from ..sweeps.stacked import StackedGroup
 
@@ -100,7 +101,7 @@ def run_stack_task(
 
 def budget_here(backend_name: str | None, dtype: str | None) -> int:
     """The stack budget on this worker's device (see :func:`xpnet.sweeps.stack_budget`)."""
-    return stack_budget(resolve_backend(backend_name, dtype))
+    return stack_budget(as_backend(backend_name, dtype))
 
 
 def exception_line(exc: BaseException) -> str:

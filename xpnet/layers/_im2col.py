@@ -22,6 +22,9 @@ from array_api_compat import device as device_of
 
 from ._common import namespace_of
 
+#: ``(N, C, H, W)``: the shape of a batch of images.
+ImageShape = tuple[int, int, int, int]
+
 __all__ = [
     "col2im",
     "conv_output_size",
@@ -113,12 +116,7 @@ def windows(x: Any, filter_h: int, filter_w: int, stride: int = 1, pad: int = 0)
 
 
 def overlap_add(
-    cols: Any,
-    input_shape: tuple[int, int, int, int],
-    filter_h: int,
-    filter_w: int,
-    stride: int = 1,
-    pad: int = 0,
+    cols: Any, input_shape: ImageShape, filter_h: int, filter_w: int, stride: int = 1, pad: int = 0
 ) -> Any:
     """The adjoint of :func:`windows`: add every column back where its patch came from.
 
@@ -142,14 +140,7 @@ def overlap_add(
     """
     xp = namespace_of(cols)
     n, c, h, w = (int(v) for v in input_shape)
-    oh = out_size(h, filter_h, stride, pad, "height")
-    ow = out_size(w, filter_w, stride, pad, "width")
-    k = c * filter_h * filter_w
-    if tuple(int(v) for v in cols.shape) != (n, k, oh * ow):
-        raise ValueError(
-            f"col has shape {tuple(cols.shape)}, expected {(n, k, oh * ow)} for input_shape "
-            f"{tuple(input_shape)}, a {filter_h}x{filter_w} filter, stride {stride}, pad {pad}"
-        )
+    oh, ow = _check_columns(cols, input_shape, filter_h, filter_w, stride, pad, book=False)
     dev = device_of(cols)
     if stride == filter_h == filter_w:  # windows tile the image: interleave, nothing adds
         a = xp.reshape(cols, (n, c, filter_h, filter_w, oh, ow))
@@ -224,14 +215,10 @@ def im2col(input_data: Any, filter_h: int, filter_w: int, stride: int = 1, pad: 
 
 
 def col2im(
-    col: Any,
-    input_shape: tuple[int, int, int, int],
-    filter_h: int,
-    filter_w: int,
-    stride: int = 1,
-    pad: int = 0,
+    col: Any, input_shape: ImageShape, filter_h: int, filter_w: int, stride: int = 1, pad: int = 0
 ) -> Any:
-    """The book's ``col2im``: rows of :func:`im2col`'s layout summed back into images.
+    """The book's ``col2im``: rows of :func:`im2col`'s layout summed back into images
+    (:func:`overlap_add` of the layers' layout).
 
     Parameters
     ----------
@@ -244,12 +231,24 @@ def col2im(
     """
     xp = namespace_of(col)
     n, c, h, w = (int(v) for v in input_shape)
-    p = out_size(h, filter_h, stride, pad, "height") * out_size(w, filter_w, stride, pad, "width")
-    k = c * filter_h * filter_w
-    if tuple(int(v) for v in col.shape) != (n * p, k):
-        raise ValueError(
-            f"col has shape {tuple(col.shape)}, expected {(n * p, k)} for input_shape "
-            f"{tuple(input_shape)}, a {filter_h}x{filter_w} filter, stride {stride}, pad {pad}"
-        )
-    cols = xp.permute_dims(xp.reshape(col, (n, p, k)), (0, 2, 1))
+    oh, ow = _check_columns(col, input_shape, filter_h, filter_w, stride, pad, book=True)
+    cols = xp.permute_dims(xp.reshape(col, (n, oh * ow, c * filter_h * filter_w)), (0, 2, 1))
     return overlap_add(cols, (n, c, h, w), filter_h, filter_w, stride, pad)
+
+
+def _check_columns(
+    col: Any, input_shape: ImageShape, fh: int, fw: int, stride: int, pad: int, *, book: bool
+) -> tuple[int, int]:
+    """The output grid ``(out_h, out_w)`` of the patches ``col`` holds, after checking its
+    shape: :func:`im2col`'s layout (``book``) or :func:`windows`'."""
+    n, c, h, w = (int(v) for v in input_shape)
+    oh = out_size(h, fh, stride, pad, "height")
+    ow = out_size(w, fw, stride, pad, "width")
+    k = c * fh * fw
+    expected = (n * oh * ow, k) if book else (n, k, oh * ow)
+    if tuple(int(v) for v in col.shape) != expected:
+        raise ValueError(
+            f"col has shape {tuple(col.shape)}, expected {expected} for input_shape "
+            f"{tuple(input_shape)}, a {fh}x{fw} filter, stride {stride}, pad {pad}"
+        )
+    return oh, ow

@@ -18,10 +18,10 @@ from typing import Any
 
 from .._array import itemsize
 from .._checks import check_labels, check_run_args
-from ..backends import Backend
+from ..backends import Backend, as_backend
 from ..validation import check_validation, split_validation
 from .configs import normalize
-from .device import device_data, output_size_of, resolve_backend
+from .device import device_data, output_size_of
 from .plan import plan_groups, stack_budget
 from .ranking import final_scores
 from .records import SweepRecord
@@ -84,7 +84,7 @@ def optimize_stacked(
         raise ValueError("a study that minimizes gets the validation loss: give validation=")
     check_run_args(x_train, t_train, x_test, t_test, iters=iters, batch_size=batch_size)
     check_validation(validation, patience, int(x_train.shape[0]))
-    b = resolve_backend(backend, dtype)
+    b = as_backend(backend, dtype)
     classes = output_size_of(t_train)
     check_labels(t_train, "t_train", classes)
     x_val = t_val = None

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._array import labels_of, one_hot
-from ..backends import Backend, get_backend, to_numpy
+from ..backends import Backend, as_backend, to_numpy
 
 
 @dataclass
@@ -22,15 +22,6 @@ class DeviceData:
     test: tuple[Any, Any] | None
     classes: int
     val: tuple[Any, Any] | None = None
-
-
-def resolve_backend(backend: Backend | str | None, dtype: str | None) -> Backend:
-    """The backend a sweep trains on: a Backend as given (in ``dtype`` if given), a name,
-    or None for :func:`xpnet.get_backend`'s default."""
-    b = backend if isinstance(backend, Backend) else get_backend(backend, None, dtype)
-    if dtype is not None and isinstance(backend, Backend):
-        b = b.with_dtype(dtype)
-    return b
 
 
 def output_size_of(t: Any, output_size: int | None = None) -> int:
@@ -49,16 +40,16 @@ def device_data(
     x_test: Any = None,
     t_test: Any = None,
     *,
+    output_size: int | None = None,
     backend: Backend | str | None = None,
     dtype: str | None = None,
-    output_size: int | None = None,
     x_val: Any = None,
     t_val: Any = None,
 ) -> DeviceData:
     """Move a data set to a backend's device once, for several ``run_group`` calls
     (``x_val``, ``t_val``: validation rows already split off the training set, see
     :func:`xpnet.validation.split_validation`)."""
-    b = resolve_backend(backend, dtype)
+    b = as_backend(backend, dtype)
     classes = output_size_of(t_train, output_size)
     x_dev, t_dev = b.asarray(x_train), b.asarray(t_train)
     xp = b.xp

@@ -11,10 +11,10 @@ import numpy as np
 from .._array import itemsize
 from .._checks import check_labels, check_run_args
 from .._progress import progress as progress_bar
-from ..backends import Backend
+from ..backends import Backend, as_backend
 from ..validation import check_validation, split_validation
 from .configs import normalize, unit_key
-from .device import DeviceData, device_data, output_size_of, resolve_backend
+from .device import DeviceData, device_data, output_size_of
 from .halving import check_rungs, survivors
 from .plan import plan_groups, stack_budget
 from .records import SweepRecord
@@ -28,10 +28,10 @@ def sweep(
     x_test: Any = None,
     t_test: Any = None,
     *,
-    iters: int = 10_000,
-    batch_size: int = 100,
     backend: Backend | str | None = None,
     dtype: str | None = None,
+    iters: int = 10_000,
+    batch_size: int = 100,
     eval_interval: int | None = None,
     max_bytes: int | None = None,
     max_models: int | None = None,
@@ -106,7 +106,7 @@ def sweep(
         return []
     check_run_args(x_train, t_train, x_test, t_test, iters=iters, batch_size=batch_size)
     check_validation(validation, patience, int(x_train.shape[0]))
-    b = resolve_backend(backend, dtype)
+    b = as_backend(backend, dtype)
     if eval_interval is not None and (int(eval_interval) != eval_interval or eval_interval < 1):
         raise ValueError(f"eval_interval must be a positive integer, got {eval_interval!r}")
     classes = output_size_of(t_train, output_size)
