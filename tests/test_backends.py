@@ -686,3 +686,16 @@ def test_capabilities_of_cpu_backends():
     assert (get, set_) == (torch.get_num_threads, torch.set_num_threads)
     jax = pytest.importorskip("jax")
     assert jax is not None and get_backend("jax", "cpu").warms_up
+
+
+def test_as_backend_takes_a_backend_a_name_or_nothing(monkeypatch):
+    monkeypatch.delenv("XPNET_BACKEND", raising=False)
+    monkeypatch.delenv("XPNET_DTYPE", raising=False)
+    b = get_backend("numpy", dtype="float32")
+    assert xpnet.backends.as_backend(b) is b
+    b64 = xpnet.backends.as_backend(b, "float64")
+    assert (b64.name, b64.dtype_name, b.dtype_name) == ("numpy", "float64", "float32")
+    assert xpnet.backends.as_backend("numpy", "float64").dtype_name == "float64"
+    assert xpnet.backends.as_backend(None).dtype_name == "float32"
+    with pytest.raises(xpnet.BackendError, match="unknown"):
+        xpnet.backends.as_backend("nosuch")

@@ -146,3 +146,37 @@ def test_a_chain_without_a_loop_is_no_cycle(tmp_path):
     graph = import_graph(root)
     assert graph == {"pkg": {"pkg.a"}, "pkg.a": {"pkg.b"}, "pkg.b": {"pkg.c"}, "pkg.c": set()}
     assert find_cycle(graph) is None
+
+
+def private_imports(root: Path) -> list[str]:
+    """``module: name`` for every private name (``_x``, not a module) that a module of
+    the package imports from another one: a private name belongs to its own module."""
+    modules = module_names(root)
+    out = []
+    for module, path in modules.items():
+        is_package = path.name == "__init__.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            base = _resolve(node.module or "", module, is_package, node.level)
+            if _loaded(base, modules) is None:
+                continue  # another library's names are its own business
+            for a in node.names:
+                private = a.name.startswith("_") and not a.name.startswith("__")
+                if private and f"{base}.{a.name}" not in modules:
+                    out.append(f"{module}: {a.name} from {base}")
+    return out
+
+
+def test_no_module_imports_another_modules_private_names():
+    assert private_imports(PACKAGE) == []
+
+
+def test_a_private_import_is_found(tmp_path):
+    root = _write(tmp_path / "pkg", {
+        "__init__.py": "",
+        "a.py": "def _helper():\n    pass\n",
+        "b.py": "from . import _c\nfrom .a import _helper\nfrom numpy import _globals\n",
+        "_c.py": "def f():\n    from ..pkg.a import _helper, __doc__\n",
+    })  # fmt: skip
+    assert private_imports(root) == ["pkg._c: _helper from pkg.a", "pkg.b: _helper from pkg.a"]

@@ -152,3 +152,8 @@ def test_bad_arguments_are_named():
         MultiLayerNetExtend(4, [3], 2, weight_decay_lambda=-1, backend="numpy")
     with pytest.raises(ValueError, match="dropout_ratio"):
         MultiLayerNetExtend(4, [3], 2, use_dropout=True, dropout_ration=2, backend="numpy")
+    # the dense part is MultiLayerNet's, checks included
+    with pytest.raises(ValueError, match="input_size must be a positive integer, got 0"):
+        MultiLayerNetExtend(0, [3], 2, backend="numpy")
+    with pytest.raises(ValueError, match=r"hidden_size_list\[1\] must be a positive integer"):
+        MultiLayerNetExtend(4, [3, 2.5], 2, backend="numpy")

@@ -23,6 +23,7 @@ from xpnet.layers import (
     col2im,
     conv_output_size,
     im2col,
+    overlap_add,
 )
 from xpnet.numerical import stacked
 from xpnet.testing import assert_close
@@ -314,7 +315,9 @@ def test_bad_shapes_name_what_to_do():
         conv.forward(np.ones((1, 3, 2, 5)))
     with pytest.raises(ValueError, match="dropout_ratio must be in"):
         Dropout(1.0)
-    with pytest.raises(ValueError, match="col has shape"):
+    with pytest.raises(ValueError, match=r"col has shape \(5, 4\), expected \(9, 4\)"):
         col2im(np.ones((5, 4)), (1, 1, 4, 4), 2, 2)
+    with pytest.raises(ValueError, match=r"col has shape \(1, 4, 5\), expected \(1, 4, 9\)"):
+        overlap_add(np.ones((1, 4, 5)), (1, 1, 4, 4), 2, 2)
     with pytest.raises(RuntimeError, match="train_flg=True"):
         BatchNormalization(np.ones(2), np.zeros(2)).backward(np.ones((3, 2)))

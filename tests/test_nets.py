@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet import SimpleNet, TwoLayerNet
+from xpnet import MultiLayerNet, SimpleNet, TwoLayerNet
 from xpnet.testing import assert_close
 
 
@@ -95,6 +95,22 @@ def test_loss_gradient_and_accuracy_accept_labels_or_one_hot(backend):
     probs = backend.to_numpy(net.predict(x))
     expected = np.mean(probs.argmax(axis=1) == labels)
     assert net.accuracy(x, labels) == expected == net.accuracy(x, one_hot, batch_size=3)
+
+
+def test_totals_are_the_right_rows_and_the_summed_data_loss(backend):
+    # weight decay is left out: totals score a set, they are not the training loss
+    net = MultiLayerNet(6, [5, 4], 3, weight_decay_lambda=0.5, backend=backend, seed=2,
+                        weight_init_std=1.0)  # fmt: skip
+    rng = np.random.default_rng(3)
+    x, labels = rng.random((4100, 6)), rng.integers(0, 3, size=4100)  # 3 chunks of 2048
+    logits = backend.to_numpy(net.logits(x))
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    mean_ce = -np.mean(log_p[np.arange(4100), labels])
+    for t in (labels, np.eye(3)[labels]):
+        correct, loss_sum = net.totals(x, t)
+        assert int(backend.to_numpy(correct)) == np.count_nonzero(logits.argmax(1) == labels)
+        assert float(backend.to_numpy(loss_sum)) / 4100 == pytest.approx(mean_ce, rel=1e-12)
 
 
 def test_gradient_is_the_exact_gradient_of_the_reported_loss(backend):

@@ -79,7 +79,7 @@ def cross_entropy_error(y: Any, t: Any, /, *, xp: Any = None) -> Any:
     """
     xp, y, t = arrays(y, t, xp=xp)
     y = as_float(y, xp)
-    t = _targets("cross_entropy_error", y, t, xp)
+    t = float_targets("cross_entropy_error", y, t, xp)
     total = -xp.sum(t * xp.log(y + CEE_DELTA))
     return total if y.ndim <= 1 else total / y.shape[0]
 
@@ -101,7 +101,7 @@ def softmax_cross_entropy(logits: Any, t: Any, /, *, xp: Any = None) -> Any:
     """
     xp, logits, t = arrays(logits, t, xp=xp)
     logits = as_float(logits, xp)
-    t = _targets("softmax_cross_entropy", logits, t, xp)
+    t = float_targets("softmax_cross_entropy", logits, t, xp)
     if logits.ndim == 1:  # one sample: a batch of one
         return softmax_cross_entropy_stats(logits[None, :], t[None, :])[0]  # mean of one row: 0-d
     return softmax_cross_entropy_stats(logits, t)[0]
@@ -148,7 +148,7 @@ def _same_shape(fn: str, y: Any, t: Any) -> None:
         )
 
 
-def _targets(fn: str, y: Any, t: Any, xp: Any) -> Any:
+def float_targets(fn: str, y: Any, t: Any, xp: Any) -> Any:
     """``t`` as floating targets of ``y``'s shape (labels become one-hot rows)."""
     if y.ndim not in (1, 2):
         raise ValueError(f"{fn}: y must have shape (C,) or (N, C), got {tuple(y.shape)}")

@@ -69,7 +69,7 @@ def init_params(
     return out
 
 
-class _OnDevice:
+class DeviceNet:
     """Moves user inputs to the net's backend, device and dtype."""
 
     backend: Backend
@@ -127,7 +127,7 @@ class _OnDevice:
         return t
 
 
-class SimpleNet(_OnDevice):
+class SimpleNet(DeviceNet):
     """The chapter's ``simpleNet``: one 2x3 weight matrix, softmax, cross-entropy.
 
     Parameters
@@ -168,7 +168,7 @@ class SimpleNet(_OnDevice):
         return cross_entropy_error(softmax(self.predict(x)), self._targets(t, x))
 
 
-class MultiLayerNet(_OnDevice):
+class MultiLayerNet(DeviceNet):
     """The next chapter's fully connected net: (affine, activation) * n, affine, softmax.
 
     Parameters

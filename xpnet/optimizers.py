@@ -217,7 +217,7 @@ def _like(g: Any, p: Any, xp: Any) -> Any:
     return xp.asarray(g, dtype=p.dtype, device=device_of(p))
 
 
-def _add(d: dict[str, Any], key: str, value: Any, in_place: bool) -> None:
+def iadd(d: dict[str, Any], key: str, value: Any, in_place: bool) -> None:
     """``d[key] += value``, in place where the library allows it (not JAX)."""
     if in_place:
         d[key] += value
@@ -225,7 +225,7 @@ def _add(d: dict[str, Any], key: str, value: Any, in_place: bool) -> None:
         d[key] = d[key] + value
 
 
-def _sub(d: dict[str, Any], key: str, value: Any, in_place: bool) -> None:
+def isub(d: dict[str, Any], key: str, value: Any, in_place: bool) -> None:
     """``d[key] -= value``, in place where the library allows it."""
     if in_place:
         d[key] -= value
@@ -233,7 +233,7 @@ def _sub(d: dict[str, Any], key: str, value: Any, in_place: bool) -> None:
         d[key] = d[key] - value
 
 
-def _scale(d: dict[str, Any], key: str, factor: Any, in_place: bool) -> None:
+def imul(d: dict[str, Any], key: str, factor: Any, in_place: bool) -> None:
     """``d[key] *= factor``, in place where the library allows it."""
     if in_place:
         d[key] *= factor
@@ -250,7 +250,7 @@ class SGD(Optimizer):
         super().__init__(lr=lr)
 
     def _step(self, key, params, g, state, hp, in_place, xp):
-        _sub(params, key, hp["lr"] * g, in_place)
+        isub(params, key, hp["lr"] * g, in_place)
 
 
 class Momentum(Optimizer):
@@ -265,9 +265,9 @@ class Momentum(Optimizer):
 
     def _step(self, key, params, g, state, hp, in_place, xp):
         v = state["v"]
-        _scale(v, key, hp["momentum"], in_place)
-        _sub(v, key, hp["lr"] * g, in_place)
-        _add(params, key, v[key], in_place)
+        imul(v, key, hp["momentum"], in_place)
+        isub(v, key, hp["lr"] * g, in_place)
+        iadd(params, key, v[key], in_place)
 
 
 class Nesterov(Momentum):
@@ -279,10 +279,10 @@ class Nesterov(Momentum):
     def _step(self, key, params, g, state, hp, in_place, xp):
         m, v = hp["momentum"], state["v"]
         lr_g = hp["lr"] * g
-        _scale(v, key, m, in_place)
-        _sub(v, key, lr_g, in_place)
-        _add(params, key, (m * m) * v[key], in_place)
-        _sub(params, key, (1 + m) * lr_g, in_place)
+        imul(v, key, m, in_place)
+        isub(v, key, lr_g, in_place)
+        iadd(params, key, (m * m) * v[key], in_place)
+        isub(params, key, (1 + m) * lr_g, in_place)
 
 
 class AdaGrad(Optimizer):
@@ -297,11 +297,11 @@ class AdaGrad(Optimizer):
     def _step(self, key, params, g, state, hp, in_place, xp):
         h = state["h"]
         self._accumulate(h, key, g, hp, in_place)
-        _sub(params, key, hp["lr"] * g / (xp.sqrt(h[key]) + EPS), in_place)
+        isub(params, key, hp["lr"] * g / (xp.sqrt(h[key]) + EPS), in_place)
 
     @staticmethod
     def _accumulate(h, key, g, hp, in_place):
-        _add(h, key, g * g, in_place)
+        iadd(h, key, g * g, in_place)
 
 
 class RMSprop(AdaGrad):
@@ -317,8 +317,8 @@ class RMSprop(AdaGrad):
     @staticmethod
     def _accumulate(h, key, g, hp, in_place):
         d = hp["decay_rate"]
-        _scale(h, key, d, in_place)
-        _add(h, key, (1 - d) * g * g, in_place)
+        imul(h, key, d, in_place)
+        iadd(h, key, (1 - d) * g * g, in_place)
 
 
 class Adam(Optimizer):
@@ -340,9 +340,9 @@ class Adam(Optimizer):
     def _step(self, key, params, g, state, hp, in_place, xp):
         b1, b2 = hp["beta1"], hp["beta2"]
         m, v = state["m"], state["v"]
-        _add(m, key, (1 - b1) * (g - m[key]), in_place)
-        _add(v, key, (1 - b2) * (g * g - v[key]), in_place)
-        _sub(params, key, hp["lr_t"] * m[key] / (xp.sqrt(v[key]) + EPS), in_place)
+        iadd(m, key, (1 - b1) * (g - m[key]), in_place)
+        iadd(v, key, (1 - b2) * (g * g - v[key]), in_place)
+        isub(params, key, hp["lr_t"] * m[key] / (xp.sqrt(v[key]) + EPS), in_place)
 
 
 #: Optimizer names, for option lists.

@@ -33,7 +33,7 @@ from ._array import chunk_sums, labels_of
 from .evaluation import set_totals
 from .mlp import loss_and_grads
 from .nets import EVAL_CHUNK, MultiLayerNet
-from .optimizers import SGD, Optimizer, _sub, hyper_on_device
+from .optimizers import SGD, Optimizer, hyper_on_device, isub
 
 __all__ = [
     "COMPILE_FLAGS",
@@ -97,7 +97,7 @@ def make_step(activation: str, optimizer: Optimizer, *, scale: float | None,
             loss, steps = loss_and_grads(params, xb, tb, activation, scale=scale,
                                          step=hyper["lr"], weight_decay=wd)  # fmt: skip
             for k, g in steps.items():
-                _sub(params, k, g, in_place)
+                isub(params, k, g, in_place)
             return params, state, loss
         loss, grads = loss_and_grads(params, xb, tb, activation, scale=scale, weight_decay=wd)
         t = state["t"] + 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..losses import _targets
+from ..losses import float_targets
 from ..losses import softmax_cross_entropy_stats as _ce
 from ..mlp import ACTIVATIONS
 from ._common import Layer, operands
@@ -160,7 +160,7 @@ class SoftmaxWithLoss(Layer):
         if x.ndim != 2:
             raise ValueError(f"SoftmaxWithLoss: x must have shape (N, C), got {tuple(x.shape)}")
         self.t = t
-        self._t_hot = _targets("SoftmaxWithLoss", x, t, xp)
+        self._t_hot = float_targets("SoftmaxWithLoss", x, t, xp)
         self.loss, self.y = _ce(x, self._t_hot, xp=xp)
         return self.loss
 

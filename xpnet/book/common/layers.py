@@ -115,7 +115,7 @@ class BatchNormalization(_OnBackend, _xl.BatchNormalization):
 class Dropout(_OnBackend, _xl.Dropout):
     def __init__(self, dropout_ratio: float = 0.5) -> None:
         super().__init__(dropout_ratio)
-        self.rng = _GlobalRandom()
+        self.rng = GlobalRandom()
 
 
 class Convolution(_OnBackend, _xl.Convolution):
@@ -132,7 +132,7 @@ class Pooling(_OnBackend, _xl.Pooling):
     pass
 
 
-class _GlobalRandom:
+class GlobalRandom:
     """NumPy's global generator behind a Generator's ``random``: the book's masks."""
 
     @staticmethod

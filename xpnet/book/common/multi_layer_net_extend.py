@@ -11,7 +11,7 @@ from typing import Any
 
 from ... import MultiLayerNetExtend as _MultiLayerNetExtend
 from .._host import backend
-from .layers import _GlobalRandom
+from .layers import GlobalRandom
 from .multi_layer_net import HostAnswers, book_init
 
 __all__ = ["MultiLayerNetExtend"]
@@ -27,4 +27,4 @@ class MultiLayerNetExtend(HostAnswers, _MultiLayerNetExtend):
         book_init(self, self.config["weight_init_std"])
         for layer in self.layers.values():
             if hasattr(layer, "dropout_ratio"):
-                layer.rng = _GlobalRandom()
+                layer.rng = GlobalRandom()
