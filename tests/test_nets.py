@@ -29,6 +29,13 @@ def test_simple_net_chapter_closure_style(backend):
     assert_close(dW, expected, rtol=1e-6, atol=1e-7, xp=backend.xp, device=backend.device)
 
 
+def test_simple_net_offers_only_what_it_can_do():
+    # no backprop and no correct_count: no gradient or whole-set count that would fail
+    net = SimpleNet(seed=0, backend="numpy")
+    assert not hasattr(net, "gradient") and not hasattr(net, "correct_total")
+    assert hasattr(TwoLayerNet(2, 3, 2, backend="numpy"), "gradient")
+
+
 def test_simple_net_seeded_weights_are_the_same_everywhere(backend):
     w = backend.to_numpy(SimpleNet(seed=3, backend=backend).W)
     np.testing.assert_array_equal(w, np.random.default_rng(3).standard_normal((2, 3)))

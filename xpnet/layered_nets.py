@@ -30,7 +30,7 @@ from .layers import (
     SoftmaxWithLoss,
 )
 from .mlp import decay_term
-from .nets import DeviceNet, MultiLayerNet, init_std_setting
+from .nets import Classifier, MultiLayerNet, init_std_setting
 from .numerical import gradient_with_step, resolve_step, stacked
 
 __all__ = ["LayerNet", "MultiLayerNetExtend", "dropout_rng"]
@@ -46,7 +46,7 @@ def dropout_rng(seed: int | None) -> np.random.Generator:
     return np.random.default_rng(None if seed is None else [int(seed), 1])
 
 
-class LayerNet(DeviceNet):
+class LayerNet(Classifier):
     """A stack of layers ending in ``SoftmaxWithLoss``: what the book's layered nets share.
 
     Subclasses build ``params`` (arrays on ``backend``), ``layers`` (an ordered dict or a

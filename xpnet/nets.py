@@ -89,6 +89,19 @@ class DeviceNet:
             x = b.xp.astype(x, self.dtype)
         return x
 
+    def _targets(self, t: Any, x: Any) -> Any:
+        """Labels (one fewer dimension than ``x``) stay integers; one-hot rows, of any
+        dtype, become the net's float dtype."""
+        t = self._input(t, floating=False)
+        if t.ndim == x.ndim and t.dtype != self.dtype:
+            t = self.backend.xp.astype(t, self.dtype)
+        return t
+
+
+class Classifier(DeviceNet):
+    """A net with ``correct_count`` and ``loss_and_gradient``: whole-set counts and the
+    book's ``gradient``."""
+
     #: Rows per forward pass of :meth:`correct_total`.
     _EVAL_ROWS = EVAL_CHUNK
 
@@ -117,14 +130,6 @@ class DeviceNet:
     def _fraction(self, total: Any, x: Any) -> float:
         """A device count of right rows as the fraction of ``x``'s rows: one read-back."""
         return int(self.backend.to_numpy(total)) / int(x.shape[0])
-
-    def _targets(self, t: Any, x: Any) -> Any:
-        """Labels (one fewer dimension than ``x``) stay integers; one-hot rows, of any
-        dtype, become the net's float dtype."""
-        t = self._input(t, floating=False)
-        if t.ndim == x.ndim and t.dtype != self.dtype:
-            t = self.backend.xp.astype(t, self.dtype)
-        return t
 
 
 class SimpleNet(DeviceNet):
@@ -168,7 +173,7 @@ class SimpleNet(DeviceNet):
         return cross_entropy_error(softmax(self.predict(x)), self._targets(t, x))
 
 
-class MultiLayerNet(DeviceNet):
+class MultiLayerNet(Classifier):
     """The next chapter's fully connected net: (affine, activation) * n, affine, softmax.
 
     Parameters
