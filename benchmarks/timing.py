@@ -2,7 +2,7 @@
 
 The floor is the time the recipe's matmuls take when each shape is timed alone; a training
 row divided by it says how much of the loop is not matmul. The evaluation matmuls are
-modelled in the chunks xpnet runs (:data:`xpnet.nets.EVAL_CHUNK` rows), so the floor is
+modelled in the chunks xpnet runs (:data:`xpnet.evaluation.EVAL_CHUNK` rows), so the floor is
 built from shapes the library really multiplies.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 import xpnet
-from xpnet.nets import EVAL_CHUNK
+from xpnet.evaluation import EVAL_CHUNK
 
 from . import BATCH, HIDDEN, INPUT, OUTPUT
 
@@ -80,7 +80,7 @@ def matmul_plan(
 
     ``iters`` training steps of ``batch`` rows, then an evaluation of the ``n_train`` and
     ``n_test`` rows at every :func:`eval_steps` step, in chunks of ``chunk`` rows (the
-    library's :data:`~xpnet.nets.EVAL_CHUNK` by default).
+    library's :data:`~xpnet.evaluation.EVAL_CHUNK` by default).
     """
     plan: dict[Shape, int] = {}
 

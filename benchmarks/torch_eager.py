@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 import xpnet
-from xpnet.nets import EVAL_CHUNK  # evaluate in the chunks xpnet uses
+from xpnet.evaluation import EVAL_CHUNK  # evaluate in the chunks xpnet uses
 
 from . import BATCH, HIDDEN, INPUT, LR, OUTPUT
 

@@ -26,7 +26,7 @@ from benchmarks.stacked import (
     steps_difference,
 )
 from benchmarks.timing import eval_steps, matmul_plan, recipe_flops, step_flops
-from xpnet.nets import EVAL_CHUNK
+from xpnet.evaluation import EVAL_CHUNK
 from xpnet.testing import TOLERANCES, numerical_atol
 
 # Same weights, same inputs, float64: the two implementations differ only in rounding.

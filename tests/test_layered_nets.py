@@ -145,6 +145,27 @@ def test_float16_inference(backend):
     assert abs(net.accuracy(x, t) - float(np.mean(want.argmax(1) == t))) <= 0.04
 
 
+def test_totals_take_labels_or_one_hot_rows(backend):
+    x, t = _batch(n=250, d=10)  # 3 passes of EVAL_BATCH=100 rows
+    net = MultiLayerNetExtend(10, [8], 3, use_batchnorm=True, backend=backend, seed=5)
+    scores = backend.to_numpy(net.predict(x, False))
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    for targets in (t, np.eye(3)[t]):
+        correct, loss_sum = net.totals(x, targets)
+        assert int(backend.to_numpy(correct)) == np.count_nonzero(scores.argmax(1) == t)
+        assert float(backend.to_numpy(loss_sum)) == pytest.approx(
+            -log_p[np.arange(250), t].sum(), rel=1e-10
+        )
+
+
+def test_config_is_a_copy_of_the_settings():
+    net = MultiLayerNetExtend(4, [3, 2], 2, backend="numpy", seed=0)
+    assert net.config["hidden_size_list"] == [3, 2] == net.hidden_size_list
+    net.hidden_size_list.append(9)  # what a checkpoint saves does not move with it
+    assert net.config["hidden_size_list"] == [3, 2]
+
+
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="activation must be"):
         MultiLayerNetExtend(4, [3], 2, activation="tanh", backend="numpy")

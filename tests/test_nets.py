@@ -33,7 +33,13 @@ def test_simple_net_offers_only_what_it_can_do():
     # no backprop and no correct_count: no gradient or whole-set count that would fail
     net = SimpleNet(seed=0, backend="numpy")
     assert not hasattr(net, "gradient") and not hasattr(net, "correct_total")
-    assert hasattr(TwoLayerNet(2, 3, 2, backend="numpy"), "gradient")
+    two = TwoLayerNet(2, 3, 2, backend="numpy", seed=0)
+    x, t = np.array([[0.5, -1.0], [2.0, 0.25]]), np.array([1, 0])
+    got, want = two.gradient(x, t), two.loss_and_gradient(x, t)[1]
+    assert list(got) == ["W1", "b1", "W2", "b2"]
+    assert all(np.array_equal(got[k], want[k]) for k in got)
+    right = np.count_nonzero(np.argmax(two.predict(x), axis=1) == t)
+    assert int(two.correct_total(x, t)) == right
 
 
 def test_simple_net_seeded_weights_are_the_same_everywhere(backend):
@@ -118,6 +124,20 @@ def test_totals_are_the_right_rows_and_the_summed_data_loss(backend):
         correct, loss_sum = net.totals(x, t)
         assert int(backend.to_numpy(correct)) == np.count_nonzero(logits.argmax(1) == labels)
         assert float(backend.to_numpy(loss_sum)) / 4100 == pytest.approx(mean_ce, rel=1e-12)
+
+
+def test_totals_cast_raw_pixels_a_chunk_at_a_time(monkeypatch):
+    # uint8 rows stay bytes until set_totals casts each chunk (memory of one chunk)
+    seen = []
+    real = xpnet.nets.set_totals
+    monkeypatch.setattr(xpnet.nets, "set_totals", lambda p, x, *a, **k: seen.append(x.dtype)
+                        or real(p, x, *a, **k))  # fmt: skip
+    net = MultiLayerNet(4, [3], 2, backend="numpy", dtype="float64", seed=0)
+    x = np.arange(24, dtype=np.uint8).reshape(6, 4)
+    correct, loss_sum = net.totals(x, np.array([0, 1, 0, 1, 0, 1]), scale=1 / 255)
+    assert seen == [np.uint8]
+    want = net.accuracy(x.astype(np.float64) / 255, np.array([0, 1, 0, 1, 0, 1]))
+    assert int(correct) == round(want * 6)
 
 
 def test_gradient_is_the_exact_gradient_of_the_reported_loss(backend):

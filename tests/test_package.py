@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import pkgutil
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,13 +16,34 @@ import xpnet
 ROOT = Path(__file__).parents[1]
 
 
+def _isort_style(name: str) -> tuple[int, str]:
+    """ruff's RUF022 order (lint enforces it in every module): CONSTANTS, Classes, rest."""
+    return (0 if name.isupper() else 1 if name[:1].isupper() else 2, name)
+
+
 def test_all_is_sorted_and_every_name_imports():
-    assert xpnet.__all__ == sorted(xpnet.__all__)
+    assert xpnet.__all__ == sorted(xpnet.__all__, key=_isort_style)
+    assert xpnet.__all__.index("BACKENDS") < xpnet.__all__.index("AdaGrad")  # CONSTANTS first
     assert len(set(xpnet.__all__)) == len(xpnet.__all__)
     namespace: dict = {}
     exec("from xpnet import *", namespace)
     assert set(xpnet.__all__) <= set(namespace)
     assert all(namespace[name] is getattr(xpnet, name) for name in xpnet.__all__)
+
+
+def test_every_modules_all_names_exist_once():
+    checked = 0
+    for info in pkgutil.walk_packages(xpnet.__path__, "xpnet."):
+        if any(part.startswith("_") for part in info.name.split(".")[1:]):
+            continue
+        names = getattr(importlib.import_module(info.name), "__all__", None)
+        if names is None:
+            continue
+        checked += 1
+        assert len(set(names)) == len(names), info.name
+        missing = [n for n in names if not hasattr(sys.modules[info.name], n)]
+        assert missing == [], f"{info.name}.__all__ names what it lacks: {missing}"
+    assert checked > 50
 
 
 def test_every_public_function_and_class_is_in_all():

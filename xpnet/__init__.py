@@ -45,9 +45,10 @@ from .trainer import Trainer, shuffle_dataset
 from .training import DivergenceWarning, TrainHistory, TrainingDivergedError, train
 
 __all__ = [
+    "BACKENDS",
+    "SGD",
     "AdaGrad",
     "Adam",
-    "BACKENDS",
     "Backend",
     "BackendError",
     "Checkpoint",
@@ -64,7 +65,6 @@ __all__ = [
     "Nesterov",
     "PrecisionWarning",
     "RMSprop",
-    "SGD",
     "SampleFallbackWarning",
     "SimpleConvNet",
     "SimpleNet",

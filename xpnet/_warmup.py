@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .backends import Backend, to_numpy
-from .nets import EVAL_CHUNK
+from .evaluation import EVAL_CHUNK
 
 __all__ = ["warm_up"]
 

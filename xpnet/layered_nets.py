@@ -122,14 +122,15 @@ class LayerNet(Classifier):
         """Test-mode scores before the softmax, (N, output_size)."""
         return self.predict(self._scaled(x, scale), False)
 
-    def totals(self, x: Any, labels: Any, *, scale: float | None = None) -> tuple[Any, Any]:
-        """Correct rows and summed cross-entropy (no weight decay) over a whole set, in
-        test mode, :data:`EVAL_BATCH` rows per pass: two 0-d arrays on the device."""
+    def totals(self, x: Any, t: Any, *, scale: float | None = None) -> tuple[Any, Any]:
+        """Correct rows and summed cross-entropy (no weight decay) over a whole set (``t``
+        labels or one-hot), in test mode, :data:`EVAL_BATCH` rows per pass: two 0-d arrays
+        on the device."""
         xp = self.backend.xp
 
         def part(start: int, stop: int) -> tuple[Any, Any]:
             y = self.logits(x[start:stop, ...], scale=scale)
-            tb = self._targets(labels[start:stop], y)
+            tb = self._targets(t[start:stop], y)
             loss_sum = self.last_layer.forward(y, tb) * (stop - start)
             return count_right(y, labels_of(tb, xp), xp), loss_sum
 
@@ -377,7 +378,8 @@ class MultiLayerNetExtend(LayerNet):
         self.input_size, *self.hidden_size_list, _ = dense.sizes
         self.hidden_layer_num = len(self.hidden_size_list)
         self.use_dropout, self.use_batchnorm = bool(use_dropout), bool(use_batchnorm)
-        self.config = {"input_size": self.input_size, "hidden_size_list": self.hidden_size_list,
+        self.config = {"input_size": self.input_size,
+                       "hidden_size_list": list(self.hidden_size_list),
                        "output_size": dense.output_size, "activation": activation,
                        "weight_init_std": init_std_setting(weight_init_std),
                        "weight_decay_lambda": self.weight_decay_lambda,

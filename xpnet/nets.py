@@ -283,7 +283,7 @@ class MultiLayerNet(Classifier):
     def totals(self, x: Any, t: Any, *, scale: float | None = None) -> tuple[Any, Any]:
         """Correct rows and summed cross-entropy (no weight decay) over a whole set (``t``
         labels or one-hot), :data:`EVAL_CHUNK` rows per pass: two 0-d device arrays."""
-        x = self._input(x)
+        x = self._input(x, floating=False)  # set_totals casts one chunk at a time
         labels = labels_of(self._input(t, floating=False), self.backend.xp)
         return set_totals(self.params, x, labels, self.activation, scale=scale, loss=True)
 

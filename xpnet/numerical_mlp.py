@@ -61,7 +61,7 @@ def numerical_gradient_mlp(
     dict of arrays, the params' shapes and dtype
     """
     if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
+        raise ValueError(f"method must be {' or '.join(map(repr, METHODS))}, got {method!r}")
     if params["W1"].ndim != 2:
         raise ValueError(
             "numerical gradients are computed for one net; these parameters carry a model "

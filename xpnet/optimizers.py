@@ -23,13 +23,13 @@ from .backends import to_numpy
 
 __all__ = [
     "OPTIMIZERS",
+    "SGD",
     "AdaGrad",
     "Adam",
     "Momentum",
     "Nesterov",
     "Optimizer",
     "RMSprop",
-    "SGD",
     "get_optimizer",
 ]
 

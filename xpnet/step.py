@@ -30,9 +30,9 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from ._array import chunk_sums, labels_of
-from .evaluation import set_totals
+from .evaluation import EVAL_CHUNK, set_totals
 from .mlp import loss_and_grads
-from .nets import EVAL_CHUNK, MultiLayerNet
+from .nets import MultiLayerNet
 from .optimizers import SGD, Optimizer, hyper_on_device, isub
 
 __all__ = [

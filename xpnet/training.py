@@ -83,8 +83,9 @@ def train(
     ----------
     net : TwoLayerNet, MultiLayerNet or any net with ``params``, ``backend``, ``dtype``,
         ``output_size``, ``loss_and_gradient(x, t, scale=, step=)``,
-        ``correct_total(x, t, scale=)`` (and ``loss``/``numerical_gradient`` for
-        ``gradient="numerical"``). Trained in place (``net.params`` are updated).
+        ``correct_total(x, t, scale=)``, ``totals(x, t, scale=)`` for ``validation``
+        (and ``loss``/``numerical_gradient`` for ``gradient="numerical"``). Trained in
+        place (``net.params`` are updated).
     x_train : array, shape (N, D)
         Host or device array. ``uint8`` pixels are kept as bytes on the device and scaled
         where they meet the first layer (:mod:`xpnet.scaling`); floating data is used as

@@ -25,7 +25,7 @@ import numpy as np
 
 from .._env import restored_environ
 from .._threads import blas_threads
-from ..backends import BACKENDS, Backend, BackendError, get_backend
+from ..backends import BACKENDS, Backend, BackendError, as_backend, get_backend
 from . import _host
 from .finder import installed
 
@@ -40,10 +40,13 @@ class BookScriptError(RuntimeError):
     """A script that cannot be run (not found, not a file); the message says which."""
 
 
-def resolve_backend(
-    backend: str | None = None, device: str | None = None, dtype: str | None = None
+def script_backend(
+    backend: Backend | str | None = None, device: str | None = None, dtype: str | None = None
 ) -> Backend:
-    """The run's backend: arguments, else ``XPNET_*``, else numpy in float64."""
+    """The run's backend: a :class:`Backend` as given (in ``dtype`` if given), else the
+    arguments, else ``XPNET_*``, else numpy in float64 (the book's own dtype)."""
+    if isinstance(backend, Backend):
+        return as_backend(backend, dtype)
     return get_backend(backend, device, dtype or os.environ.get("XPNET_DTYPE") or DEFAULT_DTYPE)
 
 
@@ -92,7 +95,7 @@ def run_script(
         what = "is a folder, not a script" if script.is_dir() else "not found"
         raise BookScriptError(f"script {what}: {os.fspath(path)}")
     script = script.resolve()
-    b = backend if isinstance(backend, Backend) else resolve_backend(backend, device, dtype)
+    b = script_backend(backend, device, dtype)
     if save_figures is not None:
         Path(save_figures).mkdir(parents=True, exist_ok=True)
     if seed is not None:

@@ -15,7 +15,7 @@ from .._threads import blas_threads
 from ..backends import BackendError, get_backend
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..data import DATASETS, DataError
-from ..nets import EVAL_CHUNK
+from ..evaluation import EVAL_CHUNK
 from ..scaling import input_scale
 from .framework import (
     CliRun,

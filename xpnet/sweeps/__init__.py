@@ -34,6 +34,7 @@ from .device import DeviceData, device_data
 from .driver import run_group, run_stacks, sweep
 from .halving import check_rungs, survivors
 from .plan import DEFAULT_MAX_BYTES, model_bytes, plan_groups, stack_budget
+from .ranking import rank_records, save_record
 from .records import SweepRecord
 from .stacked import StackedGroup
 
@@ -50,11 +51,13 @@ __all__ = [
     "model_bytes",
     "normalize",
     "plan_groups",
+    "rank_records",
     "run_group",
     "run_stacks",
     "sample",
-    "survivors",
+    "save_record",
     "stack_budget",
     "stack_params",
+    "survivors",
     "sweep",
 ]

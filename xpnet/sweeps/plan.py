@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
-from ..nets import EVAL_CHUNK
+from ..evaluation import EVAL_CHUNK
 from ..optimizers import OPTIMIZERS
 from .configs import normalize
 
