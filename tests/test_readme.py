@@ -69,6 +69,7 @@ def test_the_first_half_example_prints_what_its_comments_say(monkeypatch):
 
 def test_the_backend_example_round_trips(monkeypatch):
     monkeypatch.delenv("XPNET_BACKEND", raising=False)
+    monkeypatch.delenv("XPNET_DEVICE", raising=False)  # it belongs to XPNET_BACKEND
     host = np.array([[1.5, -2.0]])
     ns = {"host_numpy_array": host}
     run(block("b.to_numpy(x)"), ns)
