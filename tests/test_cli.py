@@ -169,7 +169,7 @@ def test_nan_loss_is_one_line_naming_the_flag(tmp_path, capsys):
         (["--backend", "numpy", "--device", "cuda"], "unknown device 'cuda'"),
         (["--metrics-out", "/nonexistent/dir/m.json"], "folder /nonexistent/dir does not exist"),
         (["--plot", "curves.xyz"], "--plot curves.xyz: matplotlib cannot write .xyz files"),
-        (["--hidden-size", str(10**12)], "GiB for the weights alone, more than this machine"),
+        (["--hidden-size", str(10**12)], "TiB for the weights alone, more than this machine"),
         (["--dtype", "float16"], "NumPy has no float16 matrix-multiply kernels"),
         (["--dataset", "mnist-sample", "--data-dir", "."], "--data-dir has no effect with"),
         (["--compile", "on"], "--compile on: backend 'numpy' on cpu cannot compile a training"),

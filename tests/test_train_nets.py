@@ -68,6 +68,17 @@ def test_flags_a_conv_net_lacks_are_refused(argv, message, capsys):
     assert message in one_error_line(capsys)
 
 
+def test_a_conv_net_too_big_for_the_machine_is_one_line(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(xpnet._memory, "physical_memory", lambda: 64 * 2**20)
+    weights = tmp_path / "w.npz"
+    argv = [*SAMPLE, "--net", "simple-convnet", "--hidden-size", "10000", "--save", str(weights)]
+    assert exit_code(train_main, argv) == 1
+    line = one_error_line(capsys)
+    assert "out of memory while building the net (W2 of shape (4320, 10000) needs about " in line
+    assert "more than this machine's 64.0 MiB); use a smaller --hidden-size" in line
+    assert not weights.exists()
+
+
 def test_simple_convnet_trains_saves_and_evaluates(tmp_path, capsys):
     """Accuracies per evaluation on --eval-sample rows, the final test accuracy on the
     whole test set, and the checkpoint evaluates to that same accuracy."""

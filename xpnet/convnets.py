@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ._memory import standard_normal
 from .backends import Backend, as_backend
 from .layered_nets import LayerNet, dropout_rng
 from .layers import Affine, Convolution, Dropout, Pooling, Relu, SoftmaxWithLoss
@@ -90,7 +91,7 @@ class SimpleConvNet(LayerNet):
         self.params = {}
         for i, (key, shape) in enumerate(shapes.items(), start=1):
             std = init_std(weight_init_std, fan_in[key])
-            self.params[key] = self._host(std * rng.standard_normal(shape))
+            self.params[key] = self._host(std * standard_normal(rng, shape, key))
             self.params[f"b{i}"] = self._host(np.zeros(shape[0] if i == 1 else shape[1]))
         p = self.params
         self.layers = OrderedDict()
@@ -173,7 +174,7 @@ class DeepConvNet(LayerNet):
         param_layers = []
         for i, (fn, fs, pad, stride) in enumerate(convs, start=1):
             std = np.sqrt(2.0 / (c * fs * fs))
-            self.params[f"W{i}"] = self._host(std * rng.standard_normal((fn, c, fs, fs)))
+            self.params[f"W{i}"] = self._host(std * standard_normal(rng, (fn, c, fs, fs), f"W{i}"))
             self.params[f"b{i}"] = self._host(np.zeros(fn))
             conv = Convolution(self.params[f"W{i}"], self.params[f"b{i}"], stride, pad)
             self.layers += [conv, Relu()]
@@ -186,7 +187,7 @@ class DeepConvNet(LayerNet):
         drops = dropout_rng(seed)
         for i, (n_in, n_out) in enumerate([(flat, hidden_size), (hidden_size, output_size)], 7):
             std = np.sqrt(2.0 / n_in)
-            self.params[f"W{i}"] = self._host(std * rng.standard_normal((n_in, n_out)))
+            self.params[f"W{i}"] = self._host(std * standard_normal(rng, (n_in, n_out), f"W{i}"))
             self.params[f"b{i}"] = self._host(np.zeros(n_out))
             affine = Affine(self.params[f"W{i}"], self.params[f"b{i}"])
             param_layers.append(affine)

@@ -16,6 +16,7 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from ._array import chunk_sums, labels_of, one_hot
+from ._memory import standard_normal
 from ._threads import blas_threads
 from .backends import Backend, as_backend, dtype_name
 from .evaluation import EVAL_CHUNK, set_totals
@@ -64,7 +65,7 @@ def init_params(
     out = {}
     for i in range(1, len(sizes)):
         std = init_std(weight_init_std, sizes[i - 1])
-        out[f"W{i}"] = std * rng.standard_normal((sizes[i - 1], sizes[i]))
+        out[f"W{i}"] = std * standard_normal(rng, (sizes[i - 1], sizes[i]), f"W{i}")
         out[f"b{i}"] = np.zeros(sizes[i])
     return out
 

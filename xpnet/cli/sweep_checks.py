@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .._array import itemsize
+from .._memory import gib, memory_text, physical_memory
 from ..backends import Backend
 from ..sweeps import config_key, normalize
 from ..sweeps.plan import model_bytes
@@ -23,7 +24,6 @@ __all__ = [
     "check_grid_size",
     "check_model_size",
     "open_results",
-    "physical_memory",
     "unique_configs",
 ]
 
@@ -37,22 +37,6 @@ OUT_FILES = ("run.json", "results.jsonl", "summary.csv", "curves.png", "heatmap.
 MAX_NOTES = 5
 
 
-def physical_memory() -> int | None:
-    """This machine's memory in bytes; None where the system does not say (not POSIX)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _gib(n: float) -> str:
-    return f"{n / 2**40:,.1f} TiB" if n >= 2**40 else f"{n / 2**30:,.1f} GiB"
-
-
-def _size(n: float) -> str:
-    return _gib(n) if n >= 2**30 else f"{n / 2**20:,.1f} MiB"
-
-
 def check_grid_size(count: int, args: Any) -> None:
     """Refuse a sweep whose records cannot fit in memory: ``count`` configs of
     ``args.iters`` steps; the :class:`UsageError` gives the count and the estimate, before
@@ -62,8 +46,8 @@ def check_grid_size(count: int, args: Any) -> None:
     if memory is not None and need > memory:
         raise UsageError(
             f"{count:,} configs (the grid times --seeds {args.seeds}) of {args.iters:,} "
-            f"steps: their records need about {_gib(need)} of memory, more than this "
-            f"machine's {_gib(memory)}; use fewer values, --seeds or --iters"
+            f"steps: their records need about {gib(need)} of memory, more than this "
+            f"machine's {gib(memory)}; use fewer values, --seeds or --iters"
         )
 
 
@@ -77,8 +61,8 @@ def check_disk_room(todo: int, args: Any, results: Path) -> None:
     if need > free:
         raise UsageError(
             f"{todo:,} configs to train of {args.iters:,} steps: {results.name} would need "
-            f"about {_size(need)}, but {results.parent} has {_size(free)} free; free some "
-            "space, or use fewer values, --seeds or --iters, or another --out"
+            f"about {memory_text(need)}, but {results.parent} has {memory_text(free)} free; "
+            "free some space, or use fewer values, --seeds or --iters, or another --out"
         )
 
 
@@ -93,8 +77,8 @@ def check_model_size(configs: list[dict[str, Any]], args: Any, backend: Backend)
         if one > memory:
             sizes = ",".join(map(str, normalize(c)["hidden_sizes"]))
             raise UsageError(
-                f"hidden layers {sizes} need about {_gib(one)} for one model, more than "
-                f"this machine's {_gib(memory)}; use smaller --hidden-size/--hidden-sizes"
+                f"hidden layers {sizes} need about {gib(one)} for one model, more than "
+                f"this machine's {gib(memory)}; use smaller --hidden-size/--hidden-sizes"
             )
 
 

@@ -14,6 +14,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+from .._memory import gib, physical_memory
 from .._progress import write
 from ..backends import SPECS, Backend, BackendError, get_backend
 from ..checkpoint import CheckpointError, save_checkpoint
@@ -43,7 +44,6 @@ from .framework import (
 from .outputs import check_outputs
 from .resume import Resumed, given_flags, read_resume
 from .signals import deferred_interrupts
-from .sweep_checks import physical_memory
 from .train_nets import NETS, build_net, fill_net_defaults, net_inputs
 
 __all__ = ["train_main"]
@@ -58,8 +58,8 @@ def _check_memory(hidden_size: int, input_size: int = 784, classes: int = 10) ->
         return
     if need > total:
         raise UsageError(
-            f"--hidden-size {hidden_size} needs about {need / 2**30:.1f} GiB for the weights "
-            f"alone, more than this machine's {total / 2**30:.1f} GiB; use a smaller --hidden-size"
+            f"--hidden-size {hidden_size} needs about {gib(need)} for the weights "
+            f"alone, more than this machine's {gib(total)}; use a smaller --hidden-size"
         )
 
 
