@@ -215,3 +215,15 @@ def backend32_spec(request):
 def backend32(backend32_spec, request):
     """A float32 :class:`xpnet.Backend`, also on devices without float64."""
     return _open(backend32_spec, "float32", request)
+
+
+@pytest.fixture
+def no_download(monkeypatch, tmp_path):
+    """A command's environment with nothing to download from and nothing cached: full
+    MNIST is missing and has no mirror, the backend is the default one."""
+    monkeypatch.setenv("XPNET_MNIST_MIRRORS", "")
+    monkeypatch.setenv("XPNET_FASHION_MNIST_MIRRORS", "")
+    monkeypatch.setenv("XPNET_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("XPNET_DATA_DIR", str(tmp_path / "nodata"))
+    for var in ("XPNET_BACKEND", "XPNET_DEVICE", "XPNET_DTYPE", "XPNET_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)

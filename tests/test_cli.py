@@ -20,15 +20,7 @@ from xpnet.cli import evaluate_main, framework, run_cli, train_main, train_nets
 from xpnet.cli import train as train_cli
 from xpnet.data import FILES
 
-
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch, tmp_path):
-    monkeypatch.setenv("XPNET_MNIST_MIRRORS", "")
-    monkeypatch.setenv("XPNET_FASHION_MNIST_MIRRORS", "")
-    monkeypatch.setenv("XPNET_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("XPNET_DATA_DIR", str(tmp_path / "nodata"))
-    for var in ("XPNET_BACKEND", "XPNET_DEVICE", "XPNET_DTYPE", "XPNET_OFFLINE"):
-        monkeypatch.delenv(var, raising=False)
+pytestmark = pytest.mark.usefixtures("no_download")
 
 
 SAMPLE = ["--dataset", "mnist-sample", "--quiet"]

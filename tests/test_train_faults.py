@@ -25,15 +25,7 @@ from xpnet.data import FILES, DataError, read_idx
 TRAIN, EVALUATE = "xpnet-train", "xpnet-evaluate"
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch, tmp_path):
-    """No download is ever tried: full MNIST is missing and has no mirror."""
-    monkeypatch.setenv("XPNET_MNIST_MIRRORS", "")
-    monkeypatch.setenv("XPNET_FASHION_MNIST_MIRRORS", "")
-    monkeypatch.setenv("XPNET_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("XPNET_DATA_DIR", str(tmp_path / "nodata"))
-    for var in ("XPNET_BACKEND", "XPNET_DEVICE", "XPNET_DTYPE", "XPNET_OFFLINE"):
-        monkeypatch.delenv(var, raising=False)
+pytestmark = pytest.mark.usefixtures("no_download")
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,7 @@ import xpnet
 from xpnet.cli import evaluate_main, train_main
 from xpnet.cli.train_nets import fill_net_defaults, net_inputs
 
-
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch, tmp_path):
-    monkeypatch.setenv("XPNET_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("XPNET_DATA_DIR", str(tmp_path / "nodata"))
-    for var in ("XPNET_BACKEND", "XPNET_DEVICE", "XPNET_DTYPE", "XPNET_OFFLINE"):
-        monkeypatch.delenv(var, raising=False)
+pytestmark = pytest.mark.usefixtures("no_download")
 
 
 def _args(**kw):
