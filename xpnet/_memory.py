@@ -7,7 +7,17 @@ import os
 
 import numpy as np
 
-__all__ = ["gib", "memory_text", "physical_memory", "standard_normal"]
+__all__ = [
+    "HOST_AND_DEVICE",
+    "gib",
+    "memory_text",
+    "over_memory",
+    "physical_memory",
+    "standard_normal",
+]
+
+#: Bytes per weight while a net is built: the host's float64 draw and the backend's copy.
+HOST_AND_DEVICE = 8 + 8
 
 
 def physical_memory() -> int | None:
@@ -16,6 +26,13 @@ def physical_memory() -> int | None:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def over_memory(need: float) -> int | None:
+    """This machine's memory when ``need`` bytes exceed it, else None (also where the
+    system does not say how much there is)."""
+    total = physical_memory()
+    return total if total is not None and need > total else None
 
 
 def gib(n: float) -> str:
@@ -32,9 +49,9 @@ def standard_normal(rng: np.random.Generator, shape: tuple[int, ...], name: str)
     """``rng.standard_normal(shape)`` (float64), refused with a MemoryError that names
     ``name`` when the draw and the backend's copy of it would not fit in this machine's
     memory: filling it would otherwise let the system kill the process part way."""
-    need = 16 * math.prod(int(v) for v in shape)  # the float64 draw + the device copy
-    total = physical_memory()
-    if total is not None and need > total:
+    need = HOST_AND_DEVICE * math.prod(int(v) for v in shape)
+    total = over_memory(need)
+    if total is not None:
         raise MemoryError(
             f"{name} of shape {tuple(shape)} needs about {memory_text(need)} with its copy on "
             f"the device, more than this machine's {memory_text(total)}"

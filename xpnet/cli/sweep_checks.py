@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .._array import itemsize
-from .._memory import gib, memory_text, physical_memory
+from .._memory import gib, memory_text, over_memory
 from ..backends import Backend
 from ..sweeps import config_key, normalize
 from ..sweeps.plan import model_bytes
@@ -42,8 +42,8 @@ def check_grid_size(count: int, args: Any) -> None:
     ``args.iters`` steps; the :class:`UsageError` gives the count and the estimate, before
     any config is built."""
     need = count * (RECORD_MEMORY[0] + RECORD_MEMORY[1] * args.iters)
-    memory = physical_memory()
-    if memory is not None and need > memory:
+    memory = over_memory(need)
+    if memory is not None:
         raise UsageError(
             f"{count:,} configs (the grid times --seeds {args.seeds}) of {args.iters:,} "
             f"steps: their records need about {gib(need)} of memory, more than this "
@@ -68,13 +68,11 @@ def check_disk_room(todo: int, args: Any, results: Path) -> None:
 
 def check_model_size(configs: list[dict[str, Any]], args: Any, backend: Backend) -> None:
     """Refuse a config whose one model (a stack of one) exceeds this machine's memory."""
-    memory = physical_memory()
-    if memory is None:
-        return
     size = itemsize(backend.float_dtype, backend.xp)
     for c in {config_key(c): c for c in configs}.values():
         one = model_bytes(normalize(c), 784, 10, args.batch_size, size)
-        if one > memory:
+        memory = over_memory(one)
+        if memory is not None:
             sizes = ",".join(map(str, normalize(c)["hidden_sizes"]))
             raise UsageError(
                 f"hidden layers {sizes} need about {gib(one)} for one model, more than "

@@ -14,7 +14,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from .._memory import gib, physical_memory
+from .._memory import HOST_AND_DEVICE, gib, over_memory
 from .._progress import write
 from ..backends import SPECS, Backend, BackendError, get_backend
 from ..checkpoint import CheckpointError, save_checkpoint
@@ -51,12 +51,9 @@ __all__ = ["train_main"]
 
 def _check_memory(hidden_size: int, input_size: int = 784, classes: int = 10) -> None:
     """Refuse a net whose initial weights alone exceed this machine's memory."""
-    # the host RNG draws float64 weights, then the backend holds its own copy
-    need = (input_size + 1 + classes) * hidden_size * (8 + 8)
-    total = physical_memory()
-    if total is None:  # not POSIX: rely on MemoryError later
-        return
-    if need > total:
+    need = (input_size + 1 + classes) * hidden_size * HOST_AND_DEVICE
+    total = over_memory(need)
+    if total is not None:
         raise UsageError(
             f"--hidden-size {hidden_size} needs about {gib(need)} for the weights "
             f"alone, more than this machine's {gib(total)}; use a smaller --hidden-size"
